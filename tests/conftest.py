@@ -1,0 +1,14 @@
+"""Shared test setup: every test gets its own temporary data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def webqa_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "webqa-home"
+    monkeypatch.setenv("WEBQA_HOME", str(home))
+    return home

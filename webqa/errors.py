@@ -1,0 +1,39 @@
+"""One error tree for webqa. Front doors turn these into one clear line and an exit code."""
+
+from __future__ import annotations
+
+
+class WebQAError(Exception):
+    """Base class of every error webqa raises on purpose."""
+
+
+class InputError(WebQAError):
+    """Bad input from a person: an empty question, a malformed line in a question file."""
+
+
+class CorpusError(WebQAError):
+    """A corpus (ZIM file or source folder) is missing, unreadable or corrupt."""
+
+
+class FetchError(WebQAError):
+    """A page could not be fetched (network error, bad status, too large, wrong type)."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class BlockedURLError(FetchError):
+    """The URL's scheme or resolved address is forbidden by the security policy."""
+
+
+class SearchError(WebQAError):
+    """A search backend failed (after retries) or is misconfigured."""
+
+
+class ModelError(WebQAError):
+    """A policy or reward model could not be loaded or failed to generate."""
+
+
+class TemplateError(WebQAError):
+    """A prompt template is missing or a template variable was not supplied."""

@@ -1,0 +1,80 @@
+"""The model seams: a policy (text generator) and a reward model (answer scorer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from webqa.browser.page import Quote
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message."""
+
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+Chat = Sequence[Message]
+
+
+@runtime_checkable
+class Constraint(Protocol):
+    """Restricts what a generation may be (used for browser commands).
+
+    ``allows(text)`` is true when ``text`` is a prefix of some valid output;
+    ``complete(text)`` is true when ``text`` is a whole valid output. A constrained
+    generation ends at the first newline after a complete output (the newline is not
+    part of the result) or at end of sequence.
+    """
+
+    def allows(self, text: str) -> bool: ...
+
+    def complete(self, text: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation in a batch."""
+
+    chat: Chat
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0 means greedy
+    constraint: Constraint | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What a policy produced for one request."""
+
+    text: str
+    tokens: int  # new tokens generated
+    prompt_tokens: int = 0
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A language model: chats in, completions out, as one batch."""
+
+    name: str
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Complete every request; local backends run them as one batched decode."""
+        ...
+
+    def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
+        """P("yes") / (P("yes") + P("no")) for the first token of each reply."""
+        ...
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    """Scores an answer given its question and the quotes it may cite."""
+
+    name: str
+
+    def score(self, question: str, quotes: Sequence[Quote], answer: str) -> float: ...
