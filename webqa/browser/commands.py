@@ -1,0 +1,272 @@
+"""Browser commands: parse and format the one-line commands the model emits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from webqa.browser.page import normalize
+from webqa.errors import WebQAError
+
+MAX_TEXT_CHARS = 200  # longest Search query or Find text
+QUOTE_SEP = "━"  # U+2501, separates start and end in "Quote: <start>━<end>"
+EndReason = Literal["answer", "nonsense", "controversial"]
+
+
+class InvalidCommandError(WebQAError):
+    """A line that is not a browser command."""
+
+
+@dataclass(frozen=True)
+class Search:
+    """``Search <query>``."""
+
+    query: str
+
+
+@dataclass(frozen=True)
+class ClickLink:
+    """``Clicked on link <id>``."""
+
+    link_id: int
+
+
+@dataclass(frozen=True)
+class FindInPage:
+    """``Find in page: <text>``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class QuoteText:
+    """``Quote: <text>``, or ``Quote: <start>━<end>`` when ``end`` is set."""
+
+    text: str
+    end: str | None = None
+
+
+@dataclass(frozen=True)
+class Scroll:
+    """``Scrolled down <n>`` (n > 0) or ``Scrolled up <-n>`` (n < 0), |n| in 1-3."""
+
+    windows: int
+
+
+@dataclass(frozen=True)
+class Top:
+    """``Top``."""
+
+
+@dataclass(frozen=True)
+class Back:
+    """``Back``."""
+
+
+@dataclass(frozen=True)
+class End:
+    """``End: Answer``, ``End: Nonsense`` or ``End: Controversial``."""
+
+    reason: EndReason
+
+
+Command = Search | ClickLink | FindInPage | QuoteText | Scroll | Top | Back | End
+
+
+class ActionRecord(NamedTuple):
+    """One step of a trajectory: the command as shown, whether it took effect, a note."""
+
+    text: str
+    valid: bool
+    message: str = ""
+
+
+_END_WORDS: dict[str, EndReason] = {
+    "Answer": "answer",
+    "Nonsense": "nonsense",
+    "Controversial": "controversial",
+}
+_SCROLLS = {"Scrolled down ": 1, "Scrolled up ": -1}
+_USAGES = {
+    "Search": "Search <query>",
+    "Clicked on link": "Clicked on link <id>",
+    "Find in page:": "Find in page: <text>",
+    "Quote:": "Quote: <text>",
+    "Scrolled down": "Scrolled down <1|2|3>",
+    "Scrolled up": "Scrolled up <1|2|3>",
+    "Top": "Top",
+    "Back": "Back",
+    "End:": "End: Answer|Nonsense|Controversial",
+}
+
+
+def _text_arg(name: str, arg: str) -> str:
+    arg = arg.strip()
+    if not arg:
+        raise InvalidCommandError(f"{name} needs text after it")
+    if len(arg) > MAX_TEXT_CHARS:
+        raise InvalidCommandError(f"{name} text is over {MAX_TEXT_CHARS} characters")
+    return arg
+
+
+def parse_command(text: str) -> Command:
+    """The command ``text`` spells; raises InvalidCommandError saying what is wrong."""
+    line = text.strip()
+    if not line:
+        raise InvalidCommandError("empty command")
+    if "\n" in line or "\r" in line:
+        raise InvalidCommandError("a command must be one line")
+    if line == "Top":
+        return Top()
+    if line == "Back":
+        return Back()
+    if line.startswith("Search "):
+        return Search(_text_arg("Search", line[len("Search ") :]))
+    if line.startswith("Find in page:"):
+        return FindInPage(_text_arg("Find in page", line[len("Find in page:") :]))
+    if line.startswith("Quote:"):
+        return _parse_quote(line[len("Quote:") :])
+    if line.startswith("Clicked on link "):
+        arg = line[len("Clicked on link ") :].strip()
+        if not arg.isdigit() or not arg.isascii():
+            raise InvalidCommandError(f"link id must be a number, got {arg!r}")
+        return ClickLink(int(arg))
+    for prefix, sign in _SCROLLS.items():
+        if line.startswith(prefix):
+            arg = line[len(prefix) :].strip()
+            if arg not in ("1", "2", "3"):
+                raise InvalidCommandError(f"scroll amount must be 1, 2 or 3, got {arg!r}")
+            return Scroll(sign * int(arg))
+    if line.startswith("End:"):
+        word = line[len("End:") :].strip()
+        if word not in _END_WORDS:
+            raise InvalidCommandError(
+                f"End must be followed by Answer, Nonsense or Controversial, got {word!r}"
+            )
+        return End(_END_WORDS[word])
+    raise InvalidCommandError(_unknown(line))
+
+
+def _parse_quote(arg: str) -> QuoteText:
+    parts = [p.strip() for p in arg.split(QUOTE_SEP)]
+    if len(parts) > 2:
+        raise InvalidCommandError(f"a quote may hold at most one {QUOTE_SEP}")
+    if not all(parts):
+        what = "start and end" if len(parts) == 2 else "text"
+        raise InvalidCommandError(f"Quote needs {what}")
+    return QuoteText(parts[0], parts[1] if len(parts) == 2 else None)
+
+
+def _unknown(line: str) -> str:
+    for keyword, usage in _USAGES.items():
+        if line == keyword.rstrip(":"):
+            return f"{keyword.rstrip(':')} needs an argument: {usage}"
+        if line.casefold().startswith(keyword.casefold().rstrip(":")):
+            return f"unknown command (commands are case-sensitive: did you mean {usage!r}?)"
+    return f"unknown command; expected one of: {', '.join(_USAGES)}"
+
+
+def format_command(cmd: Command) -> str:
+    """The canonical text of ``cmd`` (``parse_command`` reads it back)."""
+    match cmd:
+        case Search(query):
+            return f"Search {query}"
+        case ClickLink(link_id):
+            return f"Clicked on link {link_id}"
+        case FindInPage(text):
+            return f"Find in page: {text}"
+        case QuoteText(text, None):
+            return f"Quote: {text}"
+        case QuoteText(text, end):
+            return f"Quote: {text}{QUOTE_SEP}{end}"
+        case Scroll(windows):
+            return f"Scrolled {'down' if windows > 0 else 'up'} {abs(windows)}"
+        case Top():
+            return "Top"
+        case Back():
+            return "Back"
+        case End(reason):
+            return f"End: {reason.capitalize()}"
+    raise TypeError(f"not a command: {cmd!r}")
+
+
+class CommandConstraint:
+    """Constrained decoding of a command valid on the current page (canonical form only).
+
+    ``allows(text)``: ``text`` is a prefix of a valid command; ``complete(text)``: it is
+    one. Link ids must exist, quotes must occur in ``page_plain_text`` (empty: no quoting).
+    """
+
+    def __init__(
+        self,
+        link_ids: Iterable[int],
+        page_plain_text: str,
+        *,
+        page_open: bool = True,
+        can_go_back: bool = True,
+        can_answer: bool = True,
+    ) -> None:
+        fixed = ["End: Nonsense", "End: Controversial", "Search "]
+        fixed += [f"Clicked on link {i}" for i in link_ids]
+        if can_answer:
+            fixed.append("End: Answer")
+        if can_go_back:
+            fixed.append("Back")
+        if page_open:
+            fixed += ["Top", "Find in page: "]
+            fixed += [f"Scrolled {way} {n}" for way in ("down", "up") for n in (1, 2, 3)]
+        self._page = normalize(page_plain_text) if page_plain_text.strip() else ""
+        if self._page:
+            fixed.append("Quote: ")
+        self._complete = frozenset(c for c in fixed if not c.endswith(" "))
+        self._prefixes = frozenset(c[:i] for c in fixed for i in range(len(c) + 1))
+        self._open = [k for k in ("Search ", "Find in page: ", "Quote: ") if k in fixed]
+        self._cache: dict[str, int] = {}  # normalized needle -> first index (-1: none)
+
+    def _find(self, needle: str) -> int:
+        hit = self._cache.get(needle)
+        if hit is None:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            hit = self._cache[needle] = self._page.find(needle)
+        return hit
+
+    def _quote_ok(self, arg: str, whole: bool) -> bool:
+        """A canonical quote argument (no space at its ends or around ━) on the page."""
+        if not arg:
+            return not whole
+        start, sep, end = arg.partition(QUOTE_SEP)
+        if start[:1].isspace() or end[:1].isspace() or QUOTE_SEP in end:
+            return False
+        if (sep and (not start or start != start.rstrip())) or (whole and arg != arg.rstrip()):
+            return False
+        needle = normalize(start)
+        first = self._find(needle)
+        if not sep or first < 0:
+            return first >= 0
+        after = first + len(needle)
+        if not end:
+            return not whole and bool(self._page[after:].strip())
+        return self._page.find(normalize(end), after) >= 0
+
+    def _check(self, text: str, whole: bool) -> bool:
+        for keyword in self._open:
+            if text.startswith(keyword):
+                arg = text[len(keyword) :]
+                if "\n" in arg or "\r" in arg:
+                    return False
+                if keyword == "Quote: ":
+                    return self._quote_ok(arg, whole)
+                if len(arg) > MAX_TEXT_CHARS or arg[:1].isspace():
+                    return False
+                return not whole or (bool(arg) and arg == arg.rstrip())
+        return False
+
+    def allows(self, text: str) -> bool:
+        """Whether ``text`` can still grow into a valid command."""
+        return text in self._prefixes or self._check(text, whole=False)
+
+    def complete(self, text: str) -> bool:
+        """Whether ``text`` is a whole valid command."""
+        return text in self._complete or self._check(text, whole=True)
