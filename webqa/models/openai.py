@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from webqa.citations import first_line, strip_think
 from webqa.errors import ModelError
 from webqa.models.base import Chat, Generation, GenerationRequest
 
@@ -43,30 +44,6 @@ CONSTRAINT_RETRY_TEMPERATURE = 0.7
 YES_TOKENS = frozenset({"yes"})
 NO_TOKENS = frozenset({"no"})
 MAX_BACKOFF_S = 30.0
-
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_THINK_OPEN = re.compile(r"^\s*<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
-
-
-def strip_think(text: str) -> str:
-    """``text`` without reasoning blocks (see the module docstring), leading space removed."""
-    text = _THINK_BLOCK.sub("", text)
-    if _THINK_OPEN.match(text):  # opened and never closed: all of it was thinking
-        return ""
-    closes = list(_THINK_CLOSE.finditer(text))
-    if closes:  # the opening tag was part of the prompt
-        text = text[closes[-1].end() :]
-    return text.lstrip()
-
-
-def first_line(text: str) -> str:
-    """The first non-blank line of ``text``, stripped ("" when there is none)."""
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
-
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """``text`` up to the earliest occurrence of any stop string."""

@@ -1,0 +1,55 @@
+"""Turning quotes into a cited answer, and checking the answer's citations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from webqa.browser.page import Quote
+from webqa.citations import find_citations, remove_citations
+
+NOTHING_FOUND = (
+    "I could not find an answer to this question: browsing did not turn up any "
+    "passage that answers it."
+)
+DECLINED = "I will not answer this question: {reason}."
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A numbered reference, built only from a quote the browser recorded."""
+
+    n: int
+    title: str
+    url: str
+    extract: str
+
+
+def format_quotes(quotes: Sequence[Quote], *, max_chars: int = 1200) -> str:
+    """The numbered quotes as the answer prompt shows them."""
+    lines = []
+    for n, quote in enumerate(quotes, start=1):
+        extract = quote.text if len(quote.text) <= max_chars else quote.text[:max_chars] + "…"
+        lines.append(f"[{n}] {quote.title} ({quote.domain}): {extract}")
+    return "\n".join(lines)
+
+
+def clean_citations(answer: str, n_quotes: int) -> tuple[str, int]:
+    """Drop citations to quotes that do not exist; return the text and how many went."""
+    removed = sum(not 1 <= n <= n_quotes for n in find_citations(answer))
+    if not removed:
+        return answer.strip(), 0
+    return remove_citations(answer, keep=lambda n: 1 <= n <= n_quotes), removed
+
+
+def cited_numbers(answer: str) -> list[int]:
+    """The quote numbers an answer cites, in order of first use."""
+    return list(dict.fromkeys(find_citations(answer)))
+
+
+def references(quotes: Sequence[Quote]) -> list[Reference]:
+    """One reference per recorded quote, numbered as the answer prompt numbered them."""
+    return [
+        Reference(n=n, title=q.title, url=q.url, extract=q.text)
+        for n, q in enumerate(quotes, start=1)
+    ]
