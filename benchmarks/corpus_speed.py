@@ -1,0 +1,108 @@
+"""Speed of the offline corpus: build time and size, search and fetch latency.
+
+Builds the default corpus from the installed packages into a temporary folder (or
+times an existing ZIM with ``--zim``), then runs every dev question through each search
+engine. Prints JSON; each section is a key, so more (render times) can be added.
+
+    .venv/bin/python benchmarks/corpus_speed.py [--dev PATH] [--zim PATH] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from webqa.web.corpus import build_corpus, load_factbook, load_wiki_summaries
+from webqa.web.zimweb import ZimWeb
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DEV = REPO.parent / "shared" / "eval" / "dev.jsonl"
+
+
+def timings(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(p95 * 1000, 3),
+        "n": len(ordered),
+    }
+
+
+def build(out_dir: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    wiki, factbook = load_wiki_summaries(), load_factbook()
+    loaded = time.perf_counter() - started
+    stats = build_corpus(out_dir / "webqa.zim", wiki, factbook)
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "load_seconds": round(loaded, 2),
+        "link_seconds": round(time.perf_counter() - started - loaded - stats.seconds, 2),
+        "zim_seconds": round(stats.stage_seconds.get("zim", 0.0), 2),
+        "index_seconds": round(stats.stage_seconds.get("index", 0.0), 2),
+        "articles": stats.articles,
+        "redirects": stats.redirects,
+        "zim_mb": round(stats.zim_bytes / 1e6, 2),
+        "index_mb": round(stats.index_bytes / 1e6, 2),
+    }
+
+
+def search_latency(zim: Path, questions: list[str], repeat: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for engine in ("tantivy", "libzim"):
+        web = ZimWeb(zim, engine=engine)
+        web.search(questions[0], 10)  # warm caches
+        seconds = []
+        for _ in range(repeat):
+            for question in questions:
+                started = time.perf_counter()
+                web.search(question, 10)
+                seconds.append(time.perf_counter() - started)
+        out[engine] = timings(seconds)
+    return out
+
+
+def fetch_latency(zim: Path, questions: list[str]) -> dict[str, Any]:
+    web = ZimWeb(zim)
+    urls = [r.url for q in questions for r in web.search(q, 3)]
+    seconds = []
+    for url in urls:
+        started = time.perf_counter()
+        web.fetch(url)
+        seconds.append(time.perf_counter() - started)
+    return timings(seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dev", type=Path, default=DEFAULT_DEV, help="questions (JSONL)")
+    parser.add_argument("--zim", type=Path, help="time this ZIM instead of building one")
+    parser.add_argument("--repeat", type=int, default=3, help="passes over the questions")
+    args = parser.parse_args(argv)
+    lines = args.dev.read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(line)["question"] for line in lines if line.strip()]
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "questions": len(questions),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        zim = args.zim
+        if zim is None:
+            result["build"] = build(Path(tmp))
+            zim = Path(tmp) / "webqa.zim"
+        result["search"] = search_latency(zim, questions, args.repeat)
+        result["fetch"] = fetch_latency(zim, questions)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
