@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tests.fakes import FakeWeb
+from webqa.agent import AgentConfig, Event, best_index, run_question
+from webqa.answering import NOTHING_FOUND
+from webqa.browser.page import Quote
+from webqa.models.base import Chat, Generation, GenerationRequest
+from webqa.web.base import Document
+
+BF = Document(
+    url="https://example.org/bf",
+    title="Burkina Faso",
+    body="<html><body><h1>Burkina Faso</h1><p>Burkina Faso is a landlocked country in West"
+    " Africa. Its capital and largest city is Ouagadougou.</p></body></html>",
+    clean=True,
+)
+
+
+class ScriptedPolicy:
+    """Plays fixed browsing commands (one list per episode) and fixed answers."""
+
+    name = "scripted"
+
+    def __init__(self, scripts: list[list[str]], answers: list[str]) -> None:
+        self.scripts = [list(s) for s in scripts]
+        self.answers = list(answers)
+        self.batches: list[int] = []
+        self.requests: list[GenerationRequest] = []
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        self.batches.append(len(requests))
+        self.requests.extend(requests)
+        out = []
+        for r in requests:
+            if r.chat[0].content.startswith("You answer questions by browsing"):
+                episode = r.seed // 1000 if r.seed is not None else 0
+                out.append(Generation(self.scripts[episode].pop(0), tokens=5))
+            else:
+                out.append(Generation(self.answers.pop(0), tokens=10))
+        return out
+
+    def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
+        return [0.5 for _ in chats]
+
+
+GOOD = [
+    "Search Burkina Faso capital",
+    "Clicked on link 0",
+    "Quote: Its capital and largest city is Ouagadougou.",
+    "End: Answer",
+]
+
+
+def test_scripted_policy_drives_the_loop_to_a_cited_answer() -> None:
+    policy = ScriptedPolicy([GOOD], ["The capital is Ouagadougou [1]. See also [4]."])
+    events: list[Event] = []
+    result = run_question(
+        "What is the capital of Burkina Faso?",
+        policy=policy,
+        web=FakeWeb([BF]),
+        reward=None,
+        on_event=events.append,
+    )
+    assert result.answer == "The capital is Ouagadougou [1]. See also."
+    cand = result.candidates[0]
+    assert cand.removed_citations == 1
+    assert cand.end_reason == "answer"
+    assert [s.command for s in cand.steps] == GOOD
+    assert [(r.n, r.title, r.url, r.extract) for r in result.references] == [
+        (
+            1,
+            "Burkina Faso",
+            "https://example.org/bf",
+            "Its capital and largest city is Ouagadougou.",
+        )
+    ]
+    assert [e.text for e in events if e.kind == "command"] == GOOD
+    # the answer prompt shows the numbered quote
+    answer_prompt = policy.requests[-1].chat[-1].content
+    assert "[1] Burkina Faso (example.org): Its capital and largest city is Ouagadougou." in (
+        answer_prompt
+    )
+
+
+def test_invalid_commands_are_recorded_and_counted() -> None:
+    script = ["Open the page please", *GOOD]
+    policy = ScriptedPolicy([script], ["Ouagadougou [1]."])
+    result = run_question("capital?", policy=policy, web=FakeWeb([BF]), reward=None)
+    cand = result.candidates[0]
+    assert cand.invalid_actions == 1
+    assert not cand.steps[0].valid and cand.steps[0].message
+
+
+def test_no_quotes_means_nothing_found_and_no_answer_call() -> None:
+    policy = ScriptedPolicy([["Search capital", "Top"]], [])
+    result = run_question(
+        "capital?",
+        policy=policy,
+        web=FakeWeb([BF]),
+        reward=None,
+        config=AgentConfig(max_actions=2),
+    )
+    assert result.answer == NOTHING_FOUND
+    assert result.references == ()
+    assert result.candidates[0].end_reason == "actions"
+    assert policy.batches == [1, 1]  # two browsing calls, no answer call
+
+
+def test_limit_with_quotes_in_hand_still_answers() -> None:
+    policy = ScriptedPolicy([GOOD[:3]], ["Ouagadougou [1]."])
+    result = run_question(
+        "capital?",
+        policy=policy,
+        web=FakeWeb([BF]),
+        reward=None,
+        config=AgentConfig(max_actions=3),
+    )
+    assert result.candidates[0].end_reason == "actions"
+    assert result.answer == "Ouagadougou [1]."
+
+
+class LengthScorer:
+    """A known scorer: longer answers score higher."""
+
+    name = "length"
+
+    def score(self, question: str, quotes: Sequence[Quote], answer: str) -> float:
+        return float(len(answer))
+
+
+def test_best_of_n_batches_episodes_and_picks_the_argmax() -> None:
+    answers = ["Short [1].", "A much longer answer about Ouagadougou [1].", "Mid answer [1]."]
+    policy = ScriptedPolicy([list(GOOD), list(GOOD), list(GOOD)], answers)
+    result = run_question(
+        "capital?",
+        policy=policy,
+        web=FakeWeb([BF]),
+        reward=LengthScorer(),
+        n=3,
+        config=AgentConfig(temperature=0.8),
+    )
+    assert policy.batches == [3, 3, 3, 3, 3]  # 4 browsing steps then 3 answers, each batched
+    assert result.best == 1
+    assert result.answer == answers[1]
+    assert [c.score for c in result.candidates] == [float(len(a)) for a in answers]
+
+
+def test_best_index_prefers_first_on_ties_and_ignores_missing() -> None:
+    assert best_index([1.0, 3.0, 3.0]) == 1
+    assert best_index([None, 0.5, None]) == 1
+    assert best_index([None, None]) == 0

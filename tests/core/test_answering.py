@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from webqa.answering import (
+    cited_numbers,
+    clean_citations,
+    format_quotes,
+    references,
+)
+from webqa.browser.page import Quote
+from webqa.citations import strip_think as strip_thinking
+
+QUOTES = [
+    Quote("Burkina Faso", "zim://c/wiki/Burkina_Faso", "c", "Its capital is Ouagadougou."),
+    Quote("Mali", "zim://c/wiki/Mali", "c", "Its capital is Bamako."),
+]
+
+
+def test_citations_to_missing_quotes_are_removed_and_counted() -> None:
+    text, removed = clean_citations("The capital is Ouagadougou [1][3]. Bamako [7], too [2].", 2)
+    assert text == "The capital is Ouagadougou [1]. Bamako, too [2]."
+    assert removed == 2
+
+
+def test_valid_citations_are_kept_untouched() -> None:
+    assert clean_citations("A [1]. B [2].", 2) == ("A [1]. B [2].", 0)
+
+
+def test_cited_numbers_in_first_use_order() -> None:
+    assert cited_numbers("x [2] y [1] z [2] [10]") == [2, 1, 10]
+
+
+def test_think_blocks_are_stripped() -> None:
+    assert strip_thinking("<think>hmm\nlong</think>\nParis [1].") == "Paris [1]."
+    assert strip_thinking("<THINK>unfinished reasoning") == ""
+    assert strip_thinking("reasoning the template opened</think> Paris [1].") == "Paris [1]."
+    assert strip_thinking("no tags [1]") == "no tags [1]"
+
+
+def test_references_come_from_recorded_quotes_only() -> None:
+    refs = references(QUOTES)
+    assert [(r.n, r.title, r.url, r.extract) for r in refs] == [
+        (1, "Burkina Faso", "zim://c/wiki/Burkina_Faso", "Its capital is Ouagadougou."),
+        (2, "Mali", "zim://c/wiki/Mali", "Its capital is Bamako."),
+    ]
+
+
+def test_format_quotes_numbers_and_truncates() -> None:
+    long = Quote("T", "u", "d", "x" * 50)
+    assert format_quotes(QUOTES[:1]) == "[1] Burkina Faso (c): Its capital is Ouagadougou."
+    assert format_quotes([long], max_chars=10) == "[1] T (d): xxxxxxxxxx…"

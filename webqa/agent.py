@@ -1,0 +1,313 @@
+"""One question, n episodes: browse in lockstep, answer, score, keep the best.
+
+The loop is the whole agent. Every active episode's next command comes from one batched
+policy call; each environment then takes its step (fetches run in parallel threads).
+When browsing ends (an End command, or a limit with quotes in hand) the answers of all
+episodes are written in one more batched call, and the reward model picks the best.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from webqa import prompting
+from webqa.answering import (
+    DECLINED,
+    NOTHING_FOUND,
+    Reference,
+    clean_citations,
+    format_quotes,
+    references,
+)
+from webqa.browser.env import BrowserEnv, Observation
+from webqa.browser.page import Quote
+from webqa.citations import first_line, strip_think
+from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
+from webqa.web.base import Web
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How an episode runs."""
+
+    max_actions: int = 20  # browsing actions per episode (WebGPT evaluated with 100)
+    temperature: float = 0.0  # browsing and answering; 0 is greedy. best-of-n uses >0
+    command_max_tokens: int = 48  # a browser command is one short line
+    answer_max_tokens: int = 200
+    constrain: bool = True  # restrict local decoding to valid commands on the page
+    seed: int = 0  # episode i of a question samples with seed + i
+
+
+@dataclass(frozen=True)
+class Step:
+    """One browsing step as it happened."""
+
+    command: str
+    valid: bool
+    message: str
+    prompt: str  # the observation the model answered to
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One full episode: its browsing, quotes, answer and reward."""
+
+    answer: str
+    references: tuple[Reference, ...]
+    steps: tuple[Step, ...]
+    end_reason: str
+    removed_citations: int
+    score: float | None
+    seconds: float
+
+    @property
+    def invalid_actions(self) -> int:
+        return sum(not s.valid for s in self.steps)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What answer() returns: the best candidate and every candidate with its score."""
+
+    question: str
+    answer: str
+    references: tuple[Reference, ...]
+    best: int
+    candidates: tuple[Candidate, ...]
+    model: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        def ref(r: Reference) -> dict[str, object]:
+            return {"n": r.n, "title": r.title, "url": r.url, "extract": r.extract}
+
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "references": [ref(r) for r in self.references],
+            "best": self.best,
+            "model": self.model,
+            "seconds": round(self.seconds, 3),
+            "candidates": [
+                {
+                    "answer": c.answer,
+                    "score": c.score,
+                    "end_reason": c.end_reason,
+                    "removed_citations": c.removed_citations,
+                    "invalid_actions": c.invalid_actions,
+                    "seconds": round(c.seconds, 3),
+                    "references": [ref(r) for r in c.references],
+                    "trajectory": [
+                        {"command": s.command, "valid": s.valid, "message": s.message}
+                        for s in c.steps
+                    ],
+                }
+                for c in self.candidates
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress reported while episodes run (for live display and --verbose)."""
+
+    kind: str  # "command" | "prompt" | "answering" | "answer" | "scored"
+    episode: int
+    text: str
+
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass
+class _Episode:
+    index: int
+    env: BrowserEnv
+    observation: Observation
+    seed: int
+    started: float
+    steps: list[Step] = field(default_factory=list)
+    done: bool = False
+    end_reason: str = ""
+
+
+def browse_chat(observation: Observation) -> list[Message]:
+    """The exact messages the policy sees for one browsing step."""
+    return [
+        Message("system", prompting.render("browse_system")),
+        Message("user", observation.text),
+    ]
+
+
+def answer_chat(question: str, quotes: Sequence[Quote]) -> list[Message]:
+    """The exact messages the policy sees when writing the answer."""
+    return [
+        Message("system", prompting.render("answer_system")),
+        Message(
+            "user", prompting.render("answer", question=question, quotes=format_quotes(quotes))
+        ),
+    ]
+
+
+def run_question(
+    question: str,
+    *,
+    policy: Policy,
+    web: Web,
+    reward: RewardModel | None,
+    n: int = 1,
+    config: AgentConfig | None = None,
+    on_event: EventSink | None = None,
+) -> Result:
+    """Browse n episodes together, answer each, and return the best under ``reward``."""
+    config = config or AgentConfig()
+    emit = on_event or (lambda event: None)
+    started = time.perf_counter()
+    episodes = [
+        _Episode(
+            index=i,
+            env=(env := BrowserEnv(web, max_actions=config.max_actions)),
+            observation=env.reset(question),
+            seed=config.seed + i,
+            started=started,
+        )
+        for i in range(n)
+    ]
+    _browse(episodes, policy, config, emit)
+    candidates = _answer(question, episodes, policy, config, emit)
+    if reward is not None and len(candidates) > 1:
+        scored = []
+        for i, cand in enumerate(candidates):
+            value = reward.score(question, _quotes_of(episodes[i]), cand.answer)
+            emit(Event("scored", i, f"{value:.3f}"))
+            scored.append(_with_score(cand, value))
+        candidates = scored
+    best = best_index([c.score for c in candidates])
+    chosen = candidates[best]
+    return Result(
+        question=question,
+        answer=chosen.answer,
+        references=chosen.references,
+        best=best,
+        candidates=tuple(candidates),
+        model=policy.name,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def best_index(scores: Sequence[float | None]) -> int:
+    """The index of the highest score (the first on ties; unscored counts as lowest)."""
+    best = 0
+    for i, s in enumerate(scores):
+        current = scores[best]
+        if s is not None and (current is None or s > current):
+            best = i
+    return best
+
+
+def _browse(episodes: list[_Episode], policy: Policy, config: AgentConfig, emit: EventSink) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, len(episodes))) as pool:
+        while active := [e for e in episodes if not e.done]:
+            requests = []
+            for e in active:
+                chat = browse_chat(e.observation)
+                emit(Event("prompt", e.index, _show(chat)))
+                requests.append(
+                    GenerationRequest(
+                        chat=chat,
+                        max_new_tokens=config.command_max_tokens,
+                        temperature=config.temperature,
+                        constraint=e.observation.constraint() if config.constrain else None,
+                        stop=("\n",),
+                        seed=e.seed * 1000 + len(e.steps),
+                    )
+                )
+            generations = policy.generate(requests)
+            commands = [first_line(strip_think(g.text)) for g in generations]
+            results = list(pool.map(lambda e, c: e.env.step(c), active, commands))
+            for e, command, result in zip(active, commands, results, strict=True):
+                error = result.info.get("error")
+                message = str(error or result.info.get("message") or "")
+                e.steps.append(Step(command, error is None, message, e.observation.text))
+                emit(
+                    Event("command", e.index, command if error is None else f"{command}  ✗ {error}")
+                )
+                e.observation = result.observation
+                if result.terminated or result.truncated:
+                    e.done = True
+                    e.end_reason = str(result.info.get("end_reason", "ended"))
+
+
+def _answer(
+    question: str,
+    episodes: list[_Episode],
+    policy: Policy,
+    config: AgentConfig,
+    emit: EventSink,
+) -> list[Candidate]:
+    to_write = [e for e in episodes if _quotes_of(e) and e.end_reason not in _DECLINES]
+    texts: dict[int, str] = {}
+    if to_write:
+        for e in to_write:
+            emit(Event("answering", e.index, f"{len(_quotes_of(e))} quote(s)"))
+        requests = [
+            GenerationRequest(
+                chat=answer_chat(question, _quotes_of(e)),
+                max_new_tokens=config.answer_max_tokens,
+                temperature=config.temperature,
+                seed=e.seed,
+            )
+            for e in to_write
+        ]
+        for e, g in zip(to_write, policy.generate(requests), strict=True):
+            texts[e.index] = g.text
+    candidates = []
+    for e in episodes:
+        quotes = _quotes_of(e)
+        removed = 0
+        if e.end_reason in _DECLINES:
+            answer = DECLINED.format(reason=_DECLINES[e.end_reason])
+            refs: tuple[Reference, ...] = ()
+        elif not quotes:
+            answer, refs = NOTHING_FOUND, ()
+        else:
+            answer, removed = clean_citations(strip_think(texts[e.index]), len(quotes))
+            if not answer:
+                answer = NOTHING_FOUND
+            refs = tuple(references(quotes))
+        emit(Event("answer", e.index, answer))
+        candidates.append(
+            Candidate(
+                answer=answer,
+                references=refs,
+                steps=tuple(e.steps),
+                end_reason=e.end_reason,
+                removed_citations=removed,
+                score=None,
+                seconds=time.perf_counter() - e.started,
+            )
+        )
+    return candidates
+
+
+_DECLINES = {
+    "nonsense": "it does not make sense as asked",
+    "controversial": "it is too controversial to answer from sources",
+}
+
+
+def _quotes_of(e: _Episode) -> tuple[Quote, ...]:
+    return tuple(e.observation.quotes)
+
+
+def _with_score(c: Candidate, score: float) -> Candidate:
+    from dataclasses import replace
+
+    return replace(c, score=score)
+
+
+def _show(chat: Sequence[Message]) -> str:
+    return "\n".join(f"<{m.role}>\n{m.content}" for m in chat)

@@ -1,0 +1,150 @@
+"""The command line: thin. It parses arguments, calls webqa.api, and prints with rich."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from webqa import api
+from webqa.errors import WebQAError
+from webqa.web.base import Web
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _web_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where to browse (default: the embedded offline corpus)")
+    g.add_argument("--web", action="store_true", help="browse the live web (DuckDuckGo by default)")
+    g.add_argument("--searxng", metavar="URL", help="live web through a SearXNG instance")
+    g.add_argument(
+        "--engine", choices=["duckduckgo", "searxng", "brave"], help="live search engine"
+    )
+    g.add_argument("--zim", metavar="FILE", help="browse this ZIM file (e.g. a Kiwix Wikipedia)")
+    g.add_argument(
+        "--allow-private", action="store_true", help="let live fetches reach private addresses"
+    )
+
+
+def _open_web(args: argparse.Namespace) -> Web:
+    return api.open_web(
+        live=args.web,
+        zim=args.zim,
+        searxng=args.searxng,
+        engine=args.engine,
+        allow_private=args.allow_private,
+        progress=lambda msg: err.print(f"[dim]{escape(msg)}[/dim]"),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="webqa", description="Answer questions by browsing, with cited quotes."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("-n", type=int, default=1, help="best-of-n: episodes to sample (default 1)")
+    ask.add_argument(
+        "--model", help="preset, Hugging Face id/folder or GGUF file (default qwen-0.5b)"
+    )
+    ask.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
+    ask.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
+    ask.add_argument(
+        "--temperature", type=float, help="sampling temperature (default 0, or 0.8 with -n>1)"
+    )
+    ask.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
+    ask.add_argument("--seed", type=int, default=0)
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--verbose", action="store_true", help="show every prompt exactly as sent")
+    _web_options(ask)
+
+    browse = sub.add_parser("browse", help="drive the browser yourself (saves a demonstration)")
+    browse.add_argument("question", nargs="?")
+    browse.add_argument("--max-actions", type=int, default=100)
+    _web_options(browse)
+
+    search = sub.add_parser("search", help="print the results of the current search backend")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=10, help="number of results")
+    search.add_argument("--json", action="store_true")
+    _web_options(search)
+
+    corpus = sub.add_parser("corpus", help="build offline corpora (ZIM files)")
+    corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
+    build = corpus_sub.add_parser("build", help="build the default corpus, or a ZIM from DIR")
+    build.add_argument("dir", nargs="?", help="folder of HTML, Markdown or text files")
+    build.add_argument("-o", "--output", metavar="FILE.zim", help="where to write the ZIM")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "ask":
+            from webqa.frontend.ask import run_ask
+
+            return run_ask(args, _open_web(args), out, err)
+        if args.command == "browse":
+            from webqa.frontend.browse import run_browse
+
+            return run_browse(args, _open_web(args), out, err)
+        if args.command == "search":
+            return _search(args)
+        if args.command == "corpus":
+            return _corpus(args)
+    except WebQAError as exc:
+        err.print(f"[red]webqa {args.command}: {escape(str(exc))}[/red]")
+        return 1
+    except KeyboardInterrupt:
+        err.print(f"[red]webqa {args.command}: interrupted[/red]")
+        return 130
+    return 2
+
+
+def _search(args: argparse.Namespace) -> int:
+    web = _open_web(args)
+    results = web.search(args.query, k=args.k)
+    if args.json:
+        rows = [
+            {"rank": i, "title": r.title, "url": r.url, "snippet": r.snippet}
+            for i, r in enumerate(results)
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not results:
+        out.print(f"No results for {args.query!r}.")
+    for i, r in enumerate(results):
+        out.print(f"[bold]{i}. {escape(r.title)}[/bold]  [dim]{escape(r.url)}[/dim]")
+        if r.snippet:
+            out.print(f"   {escape(r.snippet)}")
+    return 0
+
+
+def _corpus(args: argparse.Namespace) -> int:
+    from webqa.web import corpus
+
+    if args.dir:
+        if not args.output:
+            err.print("[red]webqa corpus build: give -o FILE.zim for the output[/red]")
+            return 2
+        path = corpus.build_from_folder(Path(args.dir), Path(args.output))
+    else:
+        path = corpus.build_default_corpus(
+            Path(args.output) if args.output else None,
+            force=True,
+            progress=lambda m: err.print(f"[dim]{escape(m)}[/dim]"),
+        )
+    out.print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

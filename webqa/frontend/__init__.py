@@ -1,0 +1,1 @@
+"""Front-door helpers for the CLI commands that run a loop."""
