@@ -1,0 +1,271 @@
+"""LocalPolicy on the real SmolLM2-135M GGUF (converted once per module, ~15 s)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from webqa.errors import ModelError
+from webqa.models.base import Generation, GenerationRequest, Message, Policy
+from webqa.models.decoding import could_finish
+from webqa.models.local import MARKER, LocalPolicy
+from webqa.models.presets import resolve_model
+
+SPEC = "smollm2-135m"
+
+
+class Commands:
+    """Accepts `Search <text>`, `Clicked on link <0|1|2>` or `Scrolled down <1|2|3>`."""
+
+    FORMS: tuple[tuple[str, str | None], ...] = (
+        ("Search ", None),
+        ("Clicked on link ", "012"),
+        ("Scrolled down ", "123"),
+    )
+
+    def allows(self, text: str) -> bool:
+        for head, choices in self.FORMS:
+            if head.startswith(text):
+                return True
+            if text.startswith(head):
+                rest = text[len(head) :]
+                if choices is None:
+                    return "\n" not in rest
+                return rest == "" or (len(rest) == 1 and rest in choices)
+        return False
+
+    def complete(self, text: str) -> bool:
+        return bool(re.fullmatch(r"Search \S.*|Clicked on link [012]|Scrolled down [123]", text))
+
+
+class ScrollOnly(Commands):
+    FORMS: tuple[tuple[str, str | None], ...] = (("Scrolled down ", "123"),)
+
+    def complete(self, text: str) -> bool:
+        return bool(re.fullmatch(r"Scrolled down [123]", text))
+
+
+def chat(question: str, system: str | None = None) -> list[Message]:
+    messages = [Message("system", system)] if system else []
+    return [*messages, Message("user", question)]
+
+
+BROWSE = (
+    "You browse the web. Reply with exactly one command: Search <query>, "
+    "Clicked on link <0|1|2>, or Scrolled down <1|2|3>."
+)
+PROMPTS = [
+    "What is the capital of France?",
+    "Name three primary colors.",
+    "Write a haiku about the sea, please, and make it about waves at night.",
+    "Hi",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def policy(cache: Path) -> LocalPolicy:
+    loaded = LocalPolicy(SPEC, cache_dir=cache)
+    loaded.load()
+    return loaded
+
+
+def greedy(prompts: list[str], tokens: int = 16) -> list[GenerationRequest]:
+    return [GenerationRequest(chat=chat(p), max_new_tokens=tokens) for p in prompts]
+
+
+def test_construction_is_cheap_and_lazy(tmp_path: Path) -> None:
+    lazy = LocalPolicy("no-such-model", cache_dir=tmp_path)
+    assert isinstance(lazy, Policy)
+    assert lazy.name == "no-such-model" and lazy.load_seconds is None
+    assert lazy.generate([]) == [] and lazy.yes_probability([]) == []
+    with pytest.raises(ModelError, match="unknown model 'no-such-model'"):
+        lazy.generate(greedy(["Hi"]))
+    with pytest.raises(ModelError, match="unknown dtype 'int4'"):
+        LocalPolicy(SPEC, dtype="int4")
+
+
+def test_first_load_converts_to_a_bf16_cache(policy: LocalPolicy, cache: Path) -> None:
+    assert policy.converted
+    folder = cache / resolve_model(SPEC).key
+    files = {p.name for p in folder.iterdir()}
+    assert {MARKER, "model.safetensors", "config.json", "chat_template.jinja"} <= files
+    assert [p.name for p in cache.iterdir()] == [folder.name]  # no partial folders left
+
+
+def test_second_load_reuses_the_cache_and_decodes_the_same(
+    policy: LocalPolicy, cache: Path
+) -> None:
+    again = LocalPolicy(SPEC, cache_dir=cache)
+    again.load()
+    assert not again.converted
+    assert policy.load_seconds is not None and again.load_seconds is not None
+    assert again.load_seconds < policy.load_seconds / 3
+    requests = greedy(PROMPTS[:2], tokens=12)
+    assert again.generate(requests) == policy.generate(requests)
+
+
+def test_greedy_tokens_match_transformers_generate_on_the_gguf(policy: LocalPolicy) -> None:
+    """Parity: the bf16 copy plus our decode loop give the reference's greedy tokens."""
+    import torch
+    from transformers import AutoModelForCausalLM, GgufConfig
+
+    gguf = resolve_model(SPEC).gguf_file()
+    reference = AutoModelForCausalLM.from_pretrained(
+        gguf.parent,
+        gguf_file=gguf.name,
+        dtype=torch.bfloat16,
+        quantization_config=GgufConfig(dequantize=True),
+    )
+    prompt = policy.encode_chat(chat("What is the capital of France?"))
+    with torch.inference_mode():
+        out = reference.generate(
+            torch.tensor([prompt]), max_new_tokens=12, do_sample=False, pad_token_id=2
+        )
+    expected = [int(t) for t in out[0, len(prompt) :] if int(t) != 2]
+    [ours] = policy.generate(greedy(["What is the capital of France?"], tokens=12))
+    assert ours.tokens == len(expected)
+    assert ours.text == policy._tokenizer.decode(expected, skip_special_tokens=True)
+
+
+def test_greedy_output_and_token_counts(policy: LocalPolicy) -> None:
+    [result] = policy.generate(greedy(["What is the capital of France?"], tokens=24))
+    assert "Paris" in result.text
+    assert 0 < result.tokens <= 24
+    assert result.prompt_tokens == len(policy.encode_chat(chat("What is the capital of France?")))
+    [cut] = policy.generate(greedy(["Write a long story about a dragon."], tokens=5))
+    assert cut.tokens == 5 and cut.text
+
+
+def test_batched_decoding_matches_one_at_a_time(policy: LocalPolicy, cache: Path) -> None:
+    # float32, so the comparison tests the padding and masking, not bf16 rounding
+    # (a padded batch runs differently shaped kernels; bf16 logits move by ~0.25).
+    exact = LocalPolicy(SPEC, cache_dir=cache, dtype="float32")
+    requests = greedy(PROMPTS, tokens=16)  # prompts of different lengths: left padding
+    alone = [exact.generate([request])[0] for request in requests]
+    assert exact.generate(requests) == alone
+    chats = [chat(p) for p in PROMPTS]
+    together = exact.yes_probability(chats)
+    apart = [exact.yes_probability([c])[0] for c in chats]
+    assert together == pytest.approx(apart, abs=1e-4)
+    exact.score_batch = 2  # sorted by length, scored two at a time, put back in order
+    assert exact.yes_probability(chats) == pytest.approx(apart, abs=1e-4)
+
+
+def test_stop_strings_end_the_text_before_them(policy: LocalPolicy) -> None:
+    request = GenerationRequest(chat=chat("Name three primary colors."), stop=(",",))
+    [result] = policy.generate([request])
+    assert result.text and "," not in result.text
+    [full] = policy.generate([GenerationRequest(chat=chat("Name three primary colors."))])
+    assert full.text.startswith(result.text + ",")
+
+
+def test_constrained_commands_are_always_valid(policy: LocalPolicy) -> None:
+    constraint = Commands()
+    questions = [
+        "Who wrote Hamlet?",
+        "Find the population of Tokyo. You are on a results page with links 0, 1 and 2.",
+        "The answer is further down the page.",
+        "Look up 東京の天気 (the weather in Tokyo).",
+    ]
+    requests = [
+        GenerationRequest(chat=chat(q, BROWSE), max_new_tokens=24, constraint=constraint)
+        for q in questions
+    ]
+    sampled = [
+        GenerationRequest(
+            chat=chat(q, BROWSE),
+            max_new_tokens=24,
+            constraint=constraint,
+            temperature=1.0,
+            seed=seed,
+        )
+        for seed, q in enumerate(questions)
+    ]
+    for result in policy.generate(requests + sampled):
+        assert constraint.complete(result.text), result
+        assert "\n" not in result.text and "\ufffd" not in result.text
+
+
+def test_a_narrow_constraint_forces_its_forms(policy: LocalPolicy) -> None:
+    requests = [
+        GenerationRequest(chat=chat(q), max_new_tokens=16, constraint=ScrollOnly())
+        for q in ("What is the capital of France?", "Tell me a joke.")
+    ]
+    for result in policy.generate(requests):
+        assert result.text in {"Scrolled down 1", "Scrolled down 2", "Scrolled down 3"}
+        assert result.tokens <= 16
+
+
+def test_half_characters_are_recognised_and_judged(policy: LocalPolicy) -> None:
+    vocab = policy._vocab
+    ids = policy._tokenizer("héllo 東京", add_special_tokens=False)["input_ids"]
+    halves = [vocab.half_character(ids[:k]) for k in range(1, len(ids) + 1)]
+    assert halves[-1] == b"" and b"\xe6\x9d" in halves  # 東 is three byte tokens here
+    assert could_finish(b"\xe6\x9d", "Search ", Commands())  # any character may follow
+    assert not could_finish(b"\xe6", "Scrolled down ", ScrollOnly())  # only 1, 2 or 3
+
+
+def test_seeded_sampling_is_reproducible(policy: LocalPolicy) -> None:
+    def sample(seeds: list[int]) -> list[Generation]:
+        return policy.generate(
+            [
+                GenerationRequest(
+                    chat=chat("Tell me a story."), max_new_tokens=12, temperature=1.0, seed=seed
+                )
+                for seed in seeds
+            ]
+        )
+
+    first = sample([1, 2, 3])
+    assert sample([1, 2, 3]) == first
+    assert len({g.text for g in first}) > 1  # different seeds, different stories
+
+
+def test_yes_probability(policy: LocalPolicy) -> None:
+    def ask(statement: str) -> list[Message]:
+        return chat(f"Answer yes or no. {statement}")
+
+    probs = policy.yes_probability(
+        [
+            ask("Is Paris the capital of France?"),
+            ask("Is the sky green?"),
+            ask("Is water wet?"),
+        ]
+    )
+    assert len(probs) == 3
+    assert all(0.0 <= p <= 1.0 for p in probs)
+
+
+class _Crashing:
+    """Stands in for a model whose save dies half way through."""
+
+    config = SimpleNamespace()
+
+    def save_pretrained(self, folder: Path) -> None:
+        (Path(folder) / "model.safetensors").write_bytes(b"half")
+        raise OSError("disk full")
+
+
+def test_a_failed_conversion_leaves_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: object())
+    monkeypatch.setattr(
+        transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: _Crashing()
+    )
+    key = resolve_model(SPEC).key
+    stale = tmp_path / f".{key}.partial-999999999-old"  # from a process that was killed
+    stale.mkdir()
+    with pytest.raises(ModelError, match="could not convert .*SmolLM2.*: disk full"):
+        LocalPolicy(SPEC, cache_dir=tmp_path).load()
+    assert list(tmp_path.iterdir()) == []

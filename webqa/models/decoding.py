@@ -1,0 +1,400 @@
+"""One batched decode loop for a transformers causal LM, with per-sequence constraints.
+
+``decode_batch`` runs every request in one left-padded batch through the model's
+forward pass, reusing the KV cache, and picks each sequence's next token on its own:
+greedy or seeded sampling, EOS, stop strings, ``max_new_tokens`` and, when a request has
+a ``Constraint``, only tokens that keep the text a valid prefix (see ``_Row.pick``).
+Sequences that finish leave the batch (their rows are dropped from the cache), so a
+long answer does not make short commands pay for it.
+
+This module imports torch at the top, so only ``LocalPolicy``'s methods import it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import inspect
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from webqa.models.base import Constraint, Generation, GenerationRequest
+
+TOP_CANDIDATES = 64  # constrained decoding tests this many best tokens first
+SCAN_CHUNK = 2048  # then the rest of the vocabulary, this many at a time
+STOP_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "</s>")
+_PARTIAL = "\ufffd"  # what a token holding half a UTF-8 character decodes to
+
+
+class Vocabulary:
+    """What the decode loop needs to know about a tokenizer."""
+
+    def __init__(self, tokenizer: Any, eos_ids: Sequence[int]) -> None:
+        self.tokenizer = tokenizer
+        stops = set(eos_ids)
+        if tokenizer.eos_token_id is not None:
+            stops.add(int(tokenizer.eos_token_id))
+        added = tokenizer.get_added_vocab()  # special tokens only: "</s>" is plain text in Qwen
+        stops.update(added[name] for name in STOP_TOKENS if name in added)
+        self.eos_ids: frozenset[int] = frozenset(stops)
+        special = set(tokenizer.all_special_ids)
+        special.update(int(i) for i in getattr(tokenizer, "added_tokens_decoder", {}))
+        # Special tokens never appear inside a constrained output (only EOS, which ends it).
+        self.banned: frozenset[int] = frozenset(special - self.eos_ids)
+        pad = tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else min(self.eos_ids))
+        self._bytes: list[bytes | None] | None = None  # built on first need
+        self.size = len(tokenizer)  # the model's logits may have unused rows beyond this
+
+    def token_bytes(self, token: int) -> bytes | None:
+        """The raw bytes of a token, for byte-level BPE vocabularies (else None)."""
+        if self._bytes is None:
+            self._bytes = _byte_table(self.tokenizer)
+        return self._bytes[token] if 0 <= token < len(self._bytes) else None
+
+    def half_character(self, ids: Sequence[int]) -> bytes | None:
+        """The bytes of the unfinished character at the end of ``ids`` (None: unknown)."""
+        pieces = [self.token_bytes(token) for token in ids[-4:]]
+        if any(piece is None for piece in pieces):
+            return None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        decoder.decode(b"".join(p for p in pieces if p is not None), final=False)
+        return bytes(decoder.getstate()[0])
+
+    def text(self, ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def raw_many(self, prefix: Sequence[int], candidates: Sequence[int]) -> list[str]:
+        batch = [[*prefix, token] for token in candidates]
+        texts = self.tokenizer.batch_decode(
+            batch, skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
+        return [str(text) for text in texts]
+
+
+@dataclass(frozen=True)
+class _Option:
+    """What choosing one token would do to a constrained row."""
+
+    token: int
+    text: str  # the text after it (a half character at the end left out)
+    ends: bool  # the output ends here (EOS, or a newline after a complete output)
+    partial: bool  # the token leaves half a UTF-8 character pending
+
+
+@dataclass
+class _Row:
+    """The state of one sequence while it decodes."""
+
+    request: GenerationRequest
+    prompt_tokens: int
+    generator: torch.Generator | None
+    ids: list[int] = field(default_factory=list)
+    text: str = ""  # constrained rows: the text so far (no trailing half character)
+    done: bool = False
+    final: str | None = None  # set when the row decided its own final text
+    pending: int = 0  # constrained rows: tokens since the last whole character
+    before_pending: torch.Tensor | None = None  # the logits that chose the first of them
+    rewind: int = 0  # set by pick(): the loop must forget this many fed tokens
+
+    def pick(self, logits: torch.Tensor, vocab: Vocabulary) -> None:
+        """Choose the next token from this row's logits, or finish the row."""
+        if self.request.constraint is None:
+            self._pick_free(logits, vocab)
+        else:
+            self._pick_constrained(logits, vocab, self.request.constraint)
+        if not self.done:
+            self._check_limits(vocab)
+
+    def _pick_free(self, logits: torch.Tensor, vocab: Vocabulary) -> None:
+        token = self._sample(logits, None)
+        if token in vocab.eos_ids:
+            self.done = True
+        else:
+            self.ids.append(token)
+
+    def _sample(self, logits: torch.Tensor, among: list[int] | None) -> int:
+        """Greedy or seeded sampling over ``among`` (positions in ``logits``) or all."""
+        if among is not None:
+            logits = logits[torch.tensor(among)]
+        if self.request.temperature <= 0:
+            index = int(torch.argmax(logits))
+        else:
+            probs = torch.softmax(logits / self.request.temperature, dim=-1)
+            index = int(torch.multinomial(probs, 1, generator=self.generator))
+        return among[index] if among is not None else index
+
+    def _pick_constrained(
+        self, logits: torch.Tensor, vocab: Vocabulary, constraint: Constraint
+    ) -> None:
+        if self.pending:
+            # Inside a character: finish it from the best few tokens, or, at a dead end,
+            # take the half character back and choose again, whole characters only.
+            option = self._choose(logits, vocab, constraint, scan=False, partial=self.pending < 3)
+            if option is None and self.before_pending is not None:
+                self.rewind = self.pending
+                del self.ids[-self.pending :]
+                logits, self.pending, self.before_pending = self.before_pending, 0, None
+                option = self._choose(logits, vocab, constraint, scan=True, partial=False)
+        else:
+            option = self._choose(logits, vocab, constraint, scan=True, partial=True)
+        if option is None:  # nothing keeps the text valid: stop with what there is
+            self.done, self.final = True, self.text
+            return
+        if option.partial and not self.pending:
+            self.before_pending = logits
+        self.pending = self.pending + 1 if option.partial else 0
+        if not option.partial:
+            self.before_pending = None
+        if option.token not in vocab.eos_ids:
+            self.ids.append(option.token)  # counted, even the newline that ends it
+        self.text = option.text
+        if option.ends:
+            self.done, self.final = True, option.text
+
+    def _choose(
+        self,
+        logits: torch.Tensor,
+        vocab: Vocabulary,
+        constraint: Constraint,
+        *,
+        scan: bool,
+        partial: bool,
+    ) -> _Option | None:
+        """The best allowed token (greedy) or a sample among the allowed best ones.
+
+        The top ``TOP_CANDIDATES`` tokens are tested first; only if none is allowed
+        (and ``scan``) is the rest of the vocabulary tested, a chunk at a time.
+        """
+        greedy = self.request.temperature <= 0
+        order = torch.argsort(logits, descending=True)
+        start, size = 0, TOP_CANDIDATES
+        while start < order.numel():
+            chunk = [int(t) for t in order[start : start + size]]
+            options = self._options(chunk, vocab, constraint, partial=partial, first_only=greedy)
+            if options:
+                if greedy:
+                    return options[0]
+                index = self._sample(logits, [o.token for o in options])
+                return next(o for o in options if o.token == index)
+            if not scan:
+                return None
+            start, size = start + size, SCAN_CHUNK
+        return None
+
+    def _options(
+        self,
+        chunk: list[int],
+        vocab: Vocabulary,
+        constraint: Constraint,
+        *,
+        partial: bool,
+        first_only: bool,
+    ) -> list[_Option]:
+        plain = [t for t in chunk if t not in vocab.eos_ids and t not in vocab.banned]
+        decoded = dict(zip(plain, vocab.raw_many(self.ids, plain), strict=True))
+        found: list[_Option] = []
+        for token in chunk:
+            option = self._option(token, decoded.get(token), vocab, constraint)
+            if option is not None and (partial or not option.partial):
+                found.append(option)
+                if first_only:
+                    break
+        return found
+
+    def _option(
+        self, token: int, decoded: str | None, vocab: Vocabulary, constraint: Constraint
+    ) -> _Option | None:
+        if token in vocab.eos_ids:
+            ok = not self.pending and constraint.complete(self.text)
+            return _Option(token, self.text, ends=True, partial=False) if ok else None
+        if decoded is None:  # a special token: never part of a constrained output
+            return None
+        partial = decoded.endswith(_PARTIAL)
+        text = decoded[:-1] if partial else decoded  # a half character is judged when whole
+        fresh = text[len(self.text) :] if text.startswith(self.text) else text
+        if _PARTIAL in fresh:
+            return None  # bytes that can never make a character
+        newline = text.find("\n")
+        if newline >= 0:
+            head = text[:newline]
+            ok = constraint.complete(head)
+            return _Option(token, head, ends=True, partial=False) if ok else None
+        if not fresh and not partial:
+            return None  # a token that adds nothing would only burn the budget
+        if not constraint.allows(text):
+            return None
+        if partial:
+            half = vocab.half_character([*self.ids, token])
+            if half is not None and not could_finish(half, text, constraint):
+                return None
+        return _Option(token, text, ends=False, partial=partial)
+
+    def _check_limits(self, vocab: Vocabulary) -> None:
+        stops = self.request.stop
+        if stops:
+            text = self.text if self.request.constraint is not None else vocab.text(self.ids)
+            cuts = [text.find(stop) for stop in stops if stop and stop in text]
+            if cuts:
+                self.done, self.final = True, text[: min(cuts)]
+                return
+        if len(self.ids) >= self.request.max_new_tokens:
+            self.done = True
+
+    def result(self, vocab: Vocabulary) -> Generation:
+        if self.final is not None:
+            text = self.final
+        elif self.request.constraint is not None:
+            text = self.text
+        else:
+            text = vocab.text(self.ids).rstrip(_PARTIAL)
+        return Generation(text=text, tokens=len(self.ids), prompt_tokens=self.prompt_tokens)
+
+
+def _byte_table(tokenizer: Any) -> list[bytes | None]:
+    """Each token's bytes, when the tokenizer is GPT-2 style byte-level BPE."""
+    size = len(tokenizer)
+    decoder = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
+    if type(decoder).__name__ != "ByteLevel":
+        return [None] * size
+    # GPT-2's printable stand-ins for the 256 byte values.
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    stand_in = {chr(b): b for b in printable}
+    stand_in.update(
+        {chr(256 + n): b for n, b in enumerate(b for b in range(256) if b not in set(printable))}
+    )
+    table: list[bytes | None] = []
+    for name in tokenizer.convert_ids_to_tokens(list(range(size))):
+        if name is None or any(ch not in stand_in for ch in name):
+            table.append(None)
+        else:
+            table.append(bytes(stand_in[ch] for ch in name))
+    return table
+
+
+def could_finish(half: bytes, text: str, constraint: Constraint) -> bool:
+    """Whether some character starting with the bytes ``half`` may follow ``text``.
+
+    Characters still missing one or two bytes are tried one by one (at most 4,096
+    calls to ``allows``); a lone lead byte of a 4-byte character is let through, and
+    the decode loop takes it back if it leads nowhere.
+    """
+    if not half:
+        return True
+    lead = half[0]
+    length = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+    missing = length - len(half)
+    if missing > 2 or missing < 1:
+        return missing > 2
+    tails = (bytes([b]) for b in range(0x80, 0xC0))
+    if missing == 2:
+        tails = (bytes([a, b]) for a in range(0x80, 0xC0) for b in range(0x80, 0xC0))
+    for tail in tails:
+        try:
+            character = (half + tail).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if constraint.allows(text + character):
+            return True
+    return False
+
+
+def _generator(seed: int | None) -> torch.Generator:
+    generator = torch.Generator()
+    generator.manual_seed(seed if seed is not None else random.randrange(2**63))
+    return generator
+
+
+def left_pad(
+    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Input ids, attention mask and position ids for a left-padded batch."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        if prompt:
+            ids[row, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
+            mask[row, width - len(prompt) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+def last_logits(
+    model: Any, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any
+) -> torch.Tensor:
+    """One forward pass; the float32 logits of each row's last position."""
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=cache is not None,
+        logits_to_keep=1,
+        **{_cache_argument(type(model)): cache},
+    )
+    return out.logits[:, -1, :].float()
+
+
+_CACHE_ARGUMENT: dict[type, str] = {}
+
+
+def _cache_argument(model_class: Any) -> str:
+    # transformers renamed ``past_key_values`` to ``cache`` (the old name warns).
+    if model_class not in _CACHE_ARGUMENT:
+        parameters = inspect.signature(model_class.forward).parameters
+        _CACHE_ARGUMENT[model_class] = "cache" if "cache" in parameters else "past_key_values"
+    return _CACHE_ARGUMENT[model_class]
+
+
+def decode_batch(
+    model: Any,
+    vocab: Vocabulary,
+    prompts: Sequence[Sequence[int]],
+    requests: Sequence[GenerationRequest],
+) -> list[Generation]:
+    """Generate a completion for every prompt in one batched decode."""
+    from transformers import DynamicCache
+
+    device = model.device
+    rows = [
+        _Row(
+            request=request,
+            prompt_tokens=len(prompt),
+            generator=_generator(request.seed) if request.temperature > 0 else None,
+        )
+        for prompt, request in zip(prompts, requests, strict=True)
+    ]
+    for row in rows:
+        if row.request.max_new_tokens <= 0:
+            row.done = True
+    live = [i for i, row in enumerate(rows) if not row.done]
+    if not live:
+        return [row.result(vocab) for row in rows]
+    ids, mask, positions = left_pad([prompts[i] for i in live], vocab.pad_id, device)
+    cache = DynamicCache(config=model.config)
+    logits = last_logits(model, ids, mask, positions, cache)[:, : vocab.size].cpu()
+    positions = positions[:, -1:]
+    while True:
+        for slot, index in enumerate(live):
+            row = rows[index]
+            row.pick(logits[slot], vocab)
+            if row.rewind:  # forget a half character's tokens: mask them, reuse positions
+                mask[slot, -row.rewind :] = 0
+                positions[slot] -= row.rewind
+                row.rewind = 0
+        keep = [slot for slot, index in enumerate(live) if not rows[index].done]
+        if not keep:
+            break
+        if len(keep) < len(live):
+            kept = torch.tensor(keep, device=device)
+            cache.batch_select_indices(kept)
+            mask, positions = mask[kept], positions[kept]
+            live = [live[slot] for slot in keep]
+        step = torch.tensor([[rows[i].ids[-1]] for i in live], device=device)
+        mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=-1)
+        positions = positions + 1
+        logits = last_logits(model, step, mask, positions, cache)[:, : vocab.size].cpu()
+    return [row.result(vocab) for row in rows]

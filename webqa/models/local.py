@@ -1,0 +1,270 @@
+"""A policy that runs a model on this machine with transformers (CPU by default).
+
+``LocalPolicy("qwen-0.5b")`` is cheap to build: nothing is read until the first
+``generate`` or ``yes_probability`` (or an explicit ``load()``). A preset or ``.gguf``
+file is dequantised by transformers once (30-50 s for the 0.5B model) and saved as a
+bf16 safetensors copy with its tokenizer and chat template under
+``<cache_dir>/<key>/`` (``cache_dir`` defaults to the data directory's ``models/``);
+every later start loads that copy in a second or two. The copy is written to a
+temporary folder and renamed into place, so a killed conversion never leaves a half
+cache that a later start would trust. A multi-piece preset's joined GGUF is deleted once
+the copy exists (it is re-joined from the packages in about a second if ever needed).
+
+torch and transformers are imported only inside this module's functions, so importing
+webqa costs nothing when no local model is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from webqa.errors import ModelError
+from webqa.models.base import Chat, Generation, GenerationRequest
+from webqa.models.presets import DEFAULT_PRESET, ResolvedModel, resolve_model
+from webqa.paths import sub_dir
+
+MARKER = "webqa-model.json"  # written last inside a finished cache folder
+YES_WORDS = ("yes", " yes", "Yes", " Yes", "YES")
+NO_WORDS = ("no", " no", "No", " No", "NO")
+DTYPES = ("bfloat16", "float16", "float32")
+
+
+def default_threads() -> int:
+    """Threads for torch: $WEBQA_THREADS, else one core fewer than this process may use.
+
+    Leaving a core free matters more than it looks: torch's OpenMP threads wait for
+    each other at every operation, so when another busy process takes one of their
+    cores, decoding slows down dozens of times (measured on a shared 2-core machine:
+    SmolLM2 at 0.5 tok/s with 2 threads against 32 tok/s with 1; on a quiet machine 2
+    threads are only ~25% faster than 1). At most 8.
+    """
+    override = os.environ.get("WEBQA_THREADS", "").strip()
+    if override:
+        try:
+            return max(1, int(override))
+        except ValueError as error:
+            raise ModelError(f"WEBQA_THREADS must be a whole number, not {override!r}") from error
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores - 1, 8))
+
+
+class LocalPolicy:
+    """A ``Policy`` backed by a local transformers model.
+
+    ``spec`` is a preset name, a ``.gguf`` path, a model folder or a cached Hugging Face
+    id (see ``resolve_model``). ``threads`` caps torch's intra-op threads (the setting is
+    process-wide); ``cache_dir`` is where converted models are kept.
+    """
+
+    def __init__(
+        self,
+        spec: str = DEFAULT_PRESET,
+        *,
+        dtype: str = "bfloat16",
+        threads: int | None = None,
+        cache_dir: Path | None = None,
+        device: str = "cpu",
+    ) -> None:
+        if dtype not in DTYPES:
+            raise ModelError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+        self.spec = spec
+        self.name = spec
+        self.dtype = dtype
+        self.threads = threads if threads is not None else default_threads()
+        self.cache_dir = cache_dir
+        self.device = device
+        self.score_batch = 16  # yes_probability: chats per forward pass (bounds memory)
+        self.load_seconds: float | None = None  # how long load() took
+        self.converted = False  # whether load() had to convert a GGUF first
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._vocab: Any = None
+
+    # -- loading ---------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the model now (it is loaded on first use otherwise)."""
+        if self._model is not None:
+            return
+        import torch
+
+        from webqa.models.decoding import Vocabulary
+
+        started = time.perf_counter()
+        torch.set_num_threads(self.threads)
+        resolved = resolve_model(self.spec, cache_dir=self.cache_dir)
+        if resolved.kind == "gguf":
+            folder = self._cache_root() / resolved.key
+            if not (folder / MARKER).is_file():
+                convert_gguf(resolved, folder)
+                self.converted = True
+        else:
+            folder = resolved.path
+        self._model, self._tokenizer = _load_pretrained(folder, self.dtype, self.device)
+        eos = self._model.generation_config.eos_token_id
+        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        self._vocab = Vocabulary(self._tokenizer, eos_ids)
+        self.load_seconds = time.perf_counter() - started
+
+    def _cache_root(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else sub_dir("models")
+
+    # -- the Policy protocol ---------------------------------------------------------
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Complete every request in one batched decode."""
+        if not requests:
+            return []
+        self.load()
+        import torch
+
+        from webqa.models.decoding import decode_batch
+
+        prompts = [self.encode_chat(request.chat) for request in requests]
+        try:
+            with torch.inference_mode():
+                return decode_batch(self._model, self._vocab, prompts, requests)
+        except (RuntimeError, ValueError) as error:
+            raise ModelError(f"{self.name}: generation failed: {error}") from error
+
+    def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
+        """P(yes) / (P(yes) + P(no)) over the first token of each reply.
+
+        One forward pass per ``score_batch`` chats (sorted by length so little is
+        padding), no decoding: the logits of the reply's first token are compared.
+        """
+        if not chats:
+            return []
+        self.load()
+        import torch
+
+        from webqa.models.decoding import last_logits, left_pad
+
+        yes, no = self._answer_ids(YES_WORDS), self._answer_ids(NO_WORDS)
+        prompts = [self.encode_chat(chat) for chat in chats]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        result = [0.0] * len(prompts)
+        for start in range(0, len(order), self.score_batch):
+            group = order[start : start + self.score_batch]
+            ids, mask, positions = left_pad(
+                [prompts[i] for i in group], self._vocab.pad_id, self._model.device
+            )
+            try:
+                with torch.inference_mode():
+                    logits = last_logits(self._model, ids, mask, positions, None).cpu()
+            except (RuntimeError, ValueError) as error:
+                raise ModelError(f"{self.name}: scoring failed: {error}") from error
+            log_yes = torch.logsumexp(logits[:, yes], dim=-1)
+            log_no = torch.logsumexp(logits[:, no], dim=-1)
+            for index, p in zip(group, torch.sigmoid(log_yes - log_no), strict=True):
+                result[index] = float(p)
+        return result
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def encode_chat(self, chat: Chat) -> list[int]:
+        """The prompt token ids: the model's own chat template, ready for the reply."""
+        self.load()
+        messages = [{"role": m.role, "content": m.content} for m in chat]
+        try:
+            text = self._tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        except Exception as error:  # jinja errors, a template that rejects a role
+            raise ModelError(f"{self.name}: chat template failed: {error}") from error
+        return list(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _answer_ids(self, words: Sequence[str]) -> list[int]:
+        ids: set[int] = set()
+        for word in words:
+            pieces = self._tokenizer(word, add_special_tokens=False)["input_ids"]
+            if len(pieces) == 1:
+                ids.add(int(pieces[0]))
+        if not ids:
+            raise ModelError(f"{self.name}: no single-token spelling of {words[0]!r}")
+        return sorted(ids)
+
+
+def convert_gguf(resolved: ResolvedModel, folder: Path) -> None:
+    """Dequantise a GGUF into a bf16 safetensors model folder, atomically."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = resolved.gguf_file()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(folder)
+    partial = Path(
+        tempfile.mkdtemp(prefix=f".{folder.name}.partial-{os.getpid()}-", dir=folder.parent)
+    )
+    try:
+        kwargs: dict[str, Any] = {"gguf_file": gguf.name}
+        try:
+            from transformers import GgufConfig
+
+            kwargs["quantization_config"] = GgufConfig(dequantize=True)
+        except ImportError:  # older transformers always dequantise
+            pass
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.bfloat16, **kwargs)
+        # save_pretrained refuses a model that still looks GGUF-quantised.
+        setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
+        model.config.__dict__.pop("quantization_config", None)
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        del model
+        marker = {"source": str(gguf), "name": resolved.name, "dtype": "bfloat16"}
+        if resolved.preset is not None:
+            marker["sha256"] = resolved.preset.sha256 or ""
+        (partial / MARKER).write_text(json.dumps(marker, indent=2))
+        if folder.exists():  # a finished copy from another process, or a broken one
+            if (folder / MARKER).is_file():
+                return
+            shutil.rmtree(folder)
+        os.replace(partial, folder)
+        resolved.discard_joined()
+    except ModelError:
+        raise
+    except Exception as error:
+        raise ModelError(f"could not convert {gguf} to a bf16 copy: {error}") from error
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _load_pretrained(folder: Path, dtype: str, device: str) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=getattr(torch, dtype), local_files_only=True
+        )
+    except (OSError, ValueError) as error:
+        raise ModelError(f"could not load the model in {folder}: {error}") from error
+    model.to(device)
+    model.eval()
+    if tokenizer.chat_template is None:
+        raise ModelError(f"the model in {folder} has no chat template")
+    return model, tokenizer
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Delete leftovers of conversions whose process is gone (killed mid-way)."""
+    for leftover in folder.parent.glob(f".{folder.name}.partial-*"):
+        try:
+            pid = int(leftover.name.split(".partial-")[1].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(leftover, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
