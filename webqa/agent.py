@@ -22,9 +22,10 @@ from webqa.answering import (
     format_quotes,
     references,
 )
+from webqa.browser.commands import CommandConstraint
 from webqa.browser.env import BrowserEnv, Observation
-from webqa.browser.page import Quote
-from webqa.citations import first_line, strip_think
+from webqa.browser.page import Page, Quote, is_search_page
+from webqa.citations import first_line, split_sentences, strip_think
 from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
 from webqa.web.base import Web
 
@@ -38,6 +39,9 @@ class AgentConfig:
     command_max_tokens: int = 48  # a browser command is one short line
     answer_max_tokens: int = 200
     constrain: bool = True  # restrict local decoding to valid commands on the page
+    guided: bool = True  # and to a sound browsing procedure (see Observation.constraint)
+    shortlist: int = 3  # guided, with a ranker: quotes start at one of the k best passages
+    min_passage_chars: int = 20  # shorter sentences are not offered as quote starts
     seed: int = 0  # episode i of a question samples with seed + i
 
 
@@ -58,6 +62,7 @@ class Candidate:
     answer: str
     references: tuple[Reference, ...]
     steps: tuple[Step, ...]
+    visited: tuple[str, ...]  # URLs of the pages the browser opened, in order
     end_reason: str
     removed_citations: int
     score: float | None
@@ -100,6 +105,7 @@ class Result:
                     "invalid_actions": c.invalid_actions,
                     "seconds": round(c.seconds, 3),
                     "references": [ref(r) for r in c.references],
+                    "visited": list(c.visited),
                     "trajectory": [
                         {"command": s.command, "valid": s.valid, "message": s.message}
                         for s in c.steps
@@ -120,6 +126,8 @@ class Event:
 
 
 EventSink = Callable[[Event], None]
+# Scores passages for relevance to the question (higher is better), e.g. MiniLM cosine.
+PassageRanker = Callable[[str, Sequence[str]], Sequence[float]]
 
 
 @dataclass
@@ -161,8 +169,14 @@ def run_question(
     n: int = 1,
     config: AgentConfig | None = None,
     on_event: EventSink | None = None,
+    ranker: PassageRanker | None = None,
 ) -> Result:
-    """Browse n episodes together, answer each, and return the best under ``reward``."""
+    """Browse n episodes together, answer each, and return the best under ``reward``.
+
+    With a ``ranker`` and guided decoding, a quote may only start at one of the passages
+    of the page that the ranker finds most relevant to the question (the model still
+    picks which, and where the quote ends).
+    """
     config = config or AgentConfig()
     emit = on_event or (lambda event: None)
     started = time.perf_counter()
@@ -176,7 +190,7 @@ def run_question(
         )
         for i in range(n)
     ]
-    _browse(episodes, policy, config, emit)
+    _browse(episodes, policy, config, emit, _Shortlister(question, ranker, config))
     candidates = _answer(question, episodes, policy, config, emit)
     if reward is not None and len(candidates) > 1:
         scored = []
@@ -208,7 +222,86 @@ def best_index(scores: Sequence[float | None]) -> int:
     return best
 
 
-def _browse(episodes: list[_Episode], policy: Policy, config: AgentConfig, emit: EventSink) -> None:
+_ENDS = (".", "!", "?", ":", ";")
+
+
+@dataclass(frozen=True)
+class _Passages:
+    starts: list[str]  # where a quote may begin: the best passages and their headings
+    ends: list[str]  # every passage: a whole quote ends where one of them ends
+
+
+class _Shortlister:
+    """The passages a guided quote may start with, per page (computed once per page).
+
+    Passages are the page's sentences (each line split into sentences). Each is ranked
+    with the short line above it as context when that line reads as a heading (no
+    closing punctuation), so a line such as "name: Belmopan" under a
+    "Capital" heading is read as "Capital name: Belmopan"; that heading may start the
+    quote too. The page's title line and "See also:" lines are not passages.
+    """
+
+    CONTEXT_CHARS = 60  # a line above this short is context for the first sentence below
+
+    def __init__(self, question: str, ranker: PassageRanker | None, config: AgentConfig):
+        self.question, self.ranker, self.config = question, ranker, config
+        self.cache: dict[str, _Passages] = {}
+
+    def __call__(self, observation: Observation) -> _Passages | None:
+        page = observation.page
+        if self.ranker is None or page is None or is_search_page(page):
+            return None
+        if page.url not in self.cache:
+            self.cache[page.url] = self._rank(page)
+        return self.cache[page.url]
+
+    def _rank(self, page: Page) -> _Passages:
+        passages: list[str] = []  # every sentence
+        candidates: list[tuple[str, str, str]] = []  # (ranked text, sentence, context)
+        previous = ""
+        for line in page.plain.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            sentences = split_sentences(line)
+            passages.extend(sentences)
+            skip = line == page.title or line.startswith("See also:")
+            for k, sentence in enumerate(sentences):
+                heading = len(previous) <= self.CONTEXT_CHARS and not previous.endswith(_ENDS)
+                context = previous if k == 0 and heading else ""
+                if not skip and len(context) + len(sentence) >= self.config.min_passage_chars:
+                    candidates.append((f"{context} {sentence}".strip(), sentence, context))
+            previous = line
+        assert self.ranker is not None
+        scores = self.ranker(self.question, [c[0] for c in candidates])
+        best = sorted(range(len(candidates)), key=lambda i: -scores[i])[: self.config.shortlist]
+        starts: list[str] = []
+        for i in sorted(best):
+            _, sentence, context = candidates[i]
+            starts.extend([context, sentence] if context else [sentence])
+        return _Passages(starts, passages)
+
+
+def _constraint(
+    e: _Episode, config: AgentConfig, shortlist: _Shortlister
+) -> CommandConstraint | None:
+    if not config.constrain:
+        return None
+    if not config.guided:
+        return e.observation.constraint()
+    passages = shortlist(e.observation)
+    if passages is None:
+        return e.observation.constraint(guided=True)
+    return e.observation.constraint(guided=True, quote_from=passages.starts, quote_to=passages.ends)
+
+
+def _browse(
+    episodes: list[_Episode],
+    policy: Policy,
+    config: AgentConfig,
+    emit: EventSink,
+    shortlist: _Shortlister,
+) -> None:
     with ThreadPoolExecutor(max_workers=max(1, len(episodes))) as pool:
         while active := [e for e in episodes if not e.done]:
             requests = []
@@ -220,7 +313,7 @@ def _browse(episodes: list[_Episode], policy: Policy, config: AgentConfig, emit:
                         chat=chat,
                         max_new_tokens=config.command_max_tokens,
                         temperature=config.temperature,
-                        constraint=e.observation.constraint() if config.constrain else None,
+                        constraint=_constraint(e, config, shortlist),
                         stop=("\n",),
                         seed=e.seed * 1000 + len(e.steps),
                     )
@@ -284,6 +377,7 @@ def _answer(
                 answer=answer,
                 references=refs,
                 steps=tuple(e.steps),
+                visited=e.env.visited_urls,
                 end_reason=e.end_reason,
                 removed_citations=removed,
                 score=None,

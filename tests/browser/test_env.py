@@ -352,3 +352,51 @@ def test_text_documents_and_pages_without_text(web: FakeWeb) -> None:
     assert obs.page is not None and obs.page.lines == ()
     assert "●Scrollbar: 0 - 0\n●Text\n●Actions left: 98" in obs.text
     assert not obs.constraint().allows("Quote: ")
+
+
+def test_repeats_are_excluded_from_the_command_grammar(web: FakeWeb) -> None:
+    env = open_everest(web)
+    obs = env.observation
+    assert obs.repeats == frozenset({"Search highest mountain"})
+    constraint = obs.constraint()
+    assert not constraint.complete("Search highest mountain")
+    assert constraint.allows("Search highest mountain")  # it may still grow into a new query
+    assert constraint.complete("Search highest mountain range")
+    assert constraint.complete("Clicked on link 0")  # not yet followed from this page
+    env.step("Clicked on link 0")
+    env.step("Back")
+    back = env.observation
+    assert back.repeats == frozenset({"Search highest mountain", "Clicked on link 0"})
+    assert not back.constraint().complete("Clicked on link 0")
+    env.step("Back")  # to the results page, where link 0 was followed too
+    assert "Clicked on link 0" in env.observation.repeats
+
+
+def test_failed_moves_are_not_repeats(web: FakeWeb) -> None:
+    env = BrowserEnv(web)
+    env.reset(Q)
+    env.step("Clicked on link 0")  # invalid: no page yet
+    assert env.observation.repeats == frozenset()
+
+
+def test_guided_grammar_follows_the_browsing_procedure(web: FakeWeb) -> None:
+    env = BrowserEnv(web, window_lines=3)
+    blank = env.reset(Q).constraint(guided=True)
+    assert blank.complete("Search highest mountain")
+    assert not blank.allows("Clicked") and not blank.allows("End: Nonsense")
+    results = env.step("Search highest mountain").observation.constraint(guided=True)
+    assert results.complete("Clicked on link 0")
+    assert not results.allows("Search") and not results.allows("Back")
+    page = env.step("Clicked on link 0").observation
+    guided = page.constraint(guided=True)
+    assert page.page is not None
+    first = page.page.plain.splitlines()[1].split(",")[0]
+    assert guided.complete(f"Quote: {first}")
+    assert guided.complete("Find in page: elevation") and guided.complete("Scrolled down 1")
+    assert not guided.allows("Clicked on link") and not guided.allows("End: Answer")
+    hidden = page.page.plain.splitlines()[-1][:20]  # below the three visible lines
+    assert page.constraint().allows(f"Quote: {hidden}")
+    assert not guided.allows(f"Quote: {hidden}")
+    after = env.step(f"Quote: {first}").observation.constraint(guided=True)
+    assert after.complete("End: Answer") and after.complete("Clicked on link 0")
+    assert after.allows("Search ")

@@ -151,3 +151,42 @@ def test_best_index_prefers_first_on_ties_and_ignores_missing() -> None:
     assert best_index([1.0, 3.0, 3.0]) == 1
     assert best_index([None, 0.5, None]) == 1
     assert best_index([None, None]) == 0
+
+
+FACTS = Document(
+    url="https://example.org/belize",
+    title="Belize",
+    body="<html><body><main><h1>Belize</h1><p>Belize is a country in Central America.</p>"
+    "<h2>Capital</h2><p>name: Belmopan</p><h2>Currency</h2><p>Belize dollar (BZD)</p>"
+    "<p>The climate is tropical and very hot and humid.</p></main></body></html>",
+    clean=True,
+)
+
+
+def belmopan_ranker(question: str, passages: Sequence[str]) -> list[float]:
+    """A known ranker: passages that name Belmopan first."""
+    return [float("Belmopan" in p) for p in passages]
+
+
+def test_guided_quotes_start_at_the_ranked_passages_and_end_at_a_sentence() -> None:
+    script = ["Search Belize", "Clicked on link 0", "Quote: Capital name: Belmopan", "End: Answer"]
+    policy = ScriptedPolicy([script], ["Belmopan [1]."])
+    result = run_question(
+        "What is the capital of Belize?",
+        policy=policy,
+        web=FakeWeb([FACTS]),
+        reward=None,
+        config=AgentConfig(shortlist=1),
+        ranker=belmopan_ranker,
+    )
+    assert [r.extract for r in result.references] == ["Capital\nname: Belmopan"]
+    on_page = policy.requests[2].constraint
+    assert on_page is not None
+    assert on_page.complete("Quote: Capital name: Belmopan")  # heading + ranked line
+    assert on_page.complete("Quote: name: Belmopan")
+    assert not on_page.complete("Quote: Capital name: Belm")  # must end at a sentence end
+    assert on_page.allows("Quote: Capital name: Belm")
+    assert not on_page.allows("Quote: The climate")  # not among the best passages
+    assert not on_page.allows("Quote: Belize is")
+    assert not on_page.allows("Find in page: ")  # the shortlist replaces finding
+    assert on_page.complete("Back")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -191,11 +191,34 @@ def format_command(cmd: Command) -> str:
     raise TypeError(f"not a command: {cmd!r}")
 
 
+_KINDS = {
+    "Clicked on link": "Click",
+    "Find in page:": "Find",
+    "Scrolled": "Scroll",
+    "End: Answer": "End: Answer",
+    "End:": "End",
+}
+
+
+def _kind(command: str) -> str:
+    """The kind of a command for ``CommandConstraint(kinds=...)``: Search, Click, Find,
+    Quote, Scroll, Top, Back, End: Answer or End (nonsense/controversial)."""
+    for prefix, kind in _KINDS.items():
+        if command.startswith(prefix):
+            return kind
+    return command.split(":")[0].split(" ")[0]
+
+
 class CommandConstraint:
     """Constrained decoding of a command valid on the current page (canonical form only).
 
     ``allows(text)``: ``text`` is a prefix of a valid command; ``complete(text)``: it is
     one. Link ids must exist, quotes must occur in ``page_plain_text`` (empty: no quoting).
+    ``exclude`` lists whole commands that would only repeat what was already done (the
+    same search again, the same link again from the same page); they are not complete.
+    ``kinds`` (None: all) keeps only those kinds of command (see ``_kind``);
+    ``quote_starts`` (None: anywhere) are the offsets in the normalised page text where a
+    quote may begin, and ``quote_ends`` (None: anywhere) where a whole one may end.
     """
 
     def __init__(
@@ -206,7 +229,14 @@ class CommandConstraint:
         page_open: bool = True,
         can_go_back: bool = True,
         can_answer: bool = True,
+        exclude: Iterable[str] = (),
+        kinds: Collection[str] | None = None,
+        quote_starts: Collection[int] | None = None,
+        quote_ends: Collection[int] | None = None,
     ) -> None:
+        self._exclude = frozenset(exclude)
+        self._starts = None if quote_starts is None else sorted(set(quote_starts))
+        self._ends = None if quote_ends is None else frozenset(quote_ends)
         fixed = ["End: Nonsense", "End: Controversial", "Search "]
         fixed += [f"Clicked on link {i}" for i in link_ids]
         if can_answer:
@@ -219,6 +249,9 @@ class CommandConstraint:
         self._page = normalize(page_plain_text) if page_plain_text.strip() else ""
         if self._page:
             fixed.append("Quote: ")
+        fixed = [c for c in fixed if c not in self._exclude]
+        if kinds is not None:
+            fixed = [c for c in fixed if _kind(c) in kinds]
         self._complete = frozenset(c for c in fixed if not c.endswith(" "))
         self._prefixes = frozenset(c[:i] for c in fixed for i in range(len(c) + 1))
         self._open = [k for k in ("Search ", "Find in page: ", "Quote: ") if k in fixed]
@@ -242,6 +275,14 @@ class CommandConstraint:
         if (sep and (not start or start != start.rstrip())) or (whole and arg != arg.rstrip()):
             return False
         needle = normalize(start)
+        if self._starts is not None:  # the quote must begin at one of these offsets
+            if sep:
+                return False
+            return any(
+                self._page.startswith(needle, at)
+                and (not whole or self._ends is None or at + len(needle) in self._ends)
+                for at in self._starts
+            )
         first = self._find(needle)
         if not sep or first < 0:
             return first >= 0
@@ -269,4 +310,6 @@ class CommandConstraint:
 
     def complete(self, text: str) -> bool:
         """Whether ``text`` is a whole valid command."""
+        if text in self._exclude:
+            return False
         return text in self._complete or self._check(text, whole=True)

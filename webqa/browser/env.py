@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -60,17 +61,81 @@ class Observation:
     quotes: tuple[Quote, ...]
     actions_left: int
     can_go_back: bool = False
+    repeats: frozenset[str] = frozenset()  # searches done, and links already followed here
 
-    def constraint(self) -> CommandConstraint:
-        """Constrained decoding of a command valid here (build once per step)."""
+    window_lines: int = 20
+
+    def constraint(
+        self,
+        *,
+        guided: bool = False,
+        quote_from: Sequence[str] | None = None,
+        quote_to: Sequence[str] | None = None,
+    ) -> CommandConstraint:
+        """Constrained decoding of a command valid here (build once per step).
+
+        ``guided`` narrows the grammar to a sound browsing procedure, for small models
+        that cannot follow the command set on their own: search first; from results,
+        open a result not yet opened (search again only after one was opened); on a
+        page, quote from the visible text, find, scroll or go back, and follow links,
+        search again or answer only once the page gave a quote. Nothing is decided for
+        the model: it still chooses the query, the result, the passage and when to stop.
+        ``quote_from`` (guided only) names passages of the page a quote may start with
+        (e.g. those most relevant to the question); quotes may then come from anywhere
+        on the page, not just the visible text, and Find and scrolling are not needed;
+        ``quote_to`` names passages a whole quote must end with (e.g. every sentence).
+        """
         page = self.page
         quotable = page is not None and not is_search_page(page)
+        links = [link.id for link in page.links] if page is not None else []
+        if not guided:
+            return CommandConstraint(
+                links,
+                page.plain if page is not None and quotable else "",
+                page_open=page is not None,
+                can_go_back=self.can_go_back,
+                can_answer=bool(self.quotes),
+                exclude=self.repeats,
+            )
+        if page is None:
+            kinds = {"Search"}
+        elif not quotable:
+            fresh = [i for i in links if f"Clicked on link {i}" not in self.repeats]
+            kinds = {"Click"} if fresh else {"Search"}
+            if len(fresh) < len(links):
+                kinds |= {"Search", "Back"}
+        else:
+            kinds = {"Quote", "Find", "Scroll", "Back"} if quote_from is None else {"Quote", "Back"}
+            if any(q.url == page.url for q in self.quotes):
+                kinds |= {"Click", "Search"}
+        if self.quotes:
+            kinds.add("End: Answer")
+        starts = ends = None
+        if page is None or not quotable:
+            text = ""
+        elif quote_from is not None:
+            text = page.plain
+            flat = normalize(text)
+            starts = [at for p in quote_from if (at := flat.find(normalize(p).strip())) >= 0]
+            if quote_to is not None:
+                ends = [
+                    at + len(n)
+                    for p in quote_to
+                    if (at := flat.find(n := normalize(p).strip())) >= 0
+                ]
+        else:
+            visible = page.lines[self.scroll : self.scroll + self.window_lines]
+            text = " ".join(plain_line(line) for line in visible)
         return CommandConstraint(
-            [link.id for link in page.links] if page is not None else [],
-            page.plain if page is not None and quotable else "",
+            links,
+            text,
             page_open=page is not None,
             can_go_back=self.can_go_back,
             can_answer=bool(self.quotes),
+            exclude=self.repeats,
+            kinds=kinds,
+            quote_starts=starts,
+            quote_ends=ends,
         )
 
 
@@ -131,6 +196,7 @@ class BrowserEnv:
         self._actions: list[ActionRecord] = []
         self._pages: list[Page] = []
         self._end: EndReason | None = None
+        self._moves: set[tuple[str, str]] = set()  # (page URL or "*", Search/Click) done
 
     # ------------------------------------------------------------------ contract
 
@@ -152,7 +218,12 @@ class BrowserEnv:
         try:
             command = parse_command(command_text)
             shown = format_command(command)
+            where = self._view.page.url if self._view is not None else ""
             record = ActionRecord(shown, True, self._apply(command))
+            if isinstance(command, Search):
+                self._moves.add(("*", shown))
+            elif isinstance(command, ClickLink):
+                self._moves.add((where, shown))
         except (InvalidCommandError, _Rejected) as e:
             record = ActionRecord(shown, False, str(e))
         self._actions.append(record)
@@ -199,6 +270,8 @@ class BrowserEnv:
             tuple(self._quotes),
             self.actions_left,
             can_go_back=bool(self._history),
+            repeats=frozenset(c for url, c in self._moves if url in ("*", page and page.url)),
+            window_lines=self.window_lines,
         )
 
     @property

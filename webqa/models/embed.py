@@ -12,7 +12,8 @@ import contextlib
 import importlib.util
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,22 @@ class Embedder:
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.float().numpy()
+
+
+def relevance(embedder: Embedder, query: str, passages: Sequence[str]) -> list[float]:
+    """Cosine similarity of each passage to ``query`` (a passage ranker for the agent)."""
+    if not passages:
+        return []
+    vectors = embedder.embed([query, *passages])
+    return [float(x) for x in vectors[1:] @ vectors[0]]
+
+
+_shared: Embedder | None = None
+
+
+def passage_ranker() -> Callable[[str, Sequence[str]], list[float]]:
+    """The agent's passage ranker: MiniLM relevance, one shared embedder per process."""
+    global _shared
+    if _shared is None:
+        _shared = Embedder()
+    return partial(relevance, _shared)

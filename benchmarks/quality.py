@@ -1,0 +1,179 @@
+"""Answer quality over a question file with gold answers (default ../shared/eval/dev.jsonl).
+
+Prints one JSON object: accuracy (a gold answer appears in the answer; for unanswerable
+questions, the answer declines), share of answers with at least one valid citation,
+citation support (share of cited sentences whose cited quotes support them, judged by
+the grounding scorer's MiniLM + policy judge), invalid-action rate, mean actions and
+seconds per question. Modes: --closed-book (same model, no browsing), or browsing with -n.
+
+    python benchmarks/quality.py -n 1 --limit 10 --details out/details.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DECLINE = re.compile(
+    r"could not find|couldn't find|cannot find|can't find|no (?:information|answer|quote)"
+    r"|not (?:mentioned|found|contain|say|provide)|unable to|do not know|don't know"
+    r"|will not answer|no passage",
+    re.IGNORECASE,
+)
+
+
+def norm(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.lower().replace("\u2019", "'").split())
+
+
+def correct(item: dict, answer: str) -> bool:
+    if not item["answerable"]:
+        return bool(DECLINE.search(answer))
+    return any(g and norm(g) in norm(answer) for g in item["answers"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--questions", default=str(ROOT.parent / "shared" / "eval" / "dev.jsonl"))
+    ap.add_argument("-n", type=int, default=1)
+    ap.add_argument("--closed-book", action="store_true")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--api-base", default=None)
+    ap.add_argument("--max-actions", type=int, default=20)
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--details", help="write one JSON line per question here")
+    args = ap.parse_args()
+
+    from webqa import api
+    from webqa.agent import AgentConfig, run_question
+    from webqa.answering import cited_numbers
+    from webqa.citations import strip_think
+    from webqa.models.base import GenerationRequest, Message
+    from webqa.models.reward import GroundingScorer, split_sentences
+
+    items = [json.loads(line) for line in open(args.questions, encoding="utf-8") if line.strip()]
+    if args.limit:
+        items = items[: args.limit]
+    t0 = time.perf_counter()
+    policy = api.load_policy(args.model, api_base=args.api_base)
+    web = None if args.closed_book else api.open_web()
+    reward = api.load_reward("grounding", policy) if args.n > 1 else None
+    judge = GroundingScorer.default(policy)
+    guided = args.api_base is None
+    from webqa.models.embed import passage_ranker
+
+    ranker = passage_ranker() if guided and not args.closed_book else None
+    setup_seconds = time.perf_counter() - t0
+
+    rows = []
+    for k, item in enumerate(items):
+        start = time.perf_counter()
+        actions = invalid = 0
+        quotes: list = []
+        if args.closed_book:
+            from webqa import prompting
+
+            chat = [Message("user", prompting.render("closed_book", question=item["question"]))]
+            gen = policy.generate([GenerationRequest(chat=chat, max_new_tokens=200)])[0]
+            answer = strip_think(gen.text)
+        else:
+            config = AgentConfig(
+                max_actions=args.max_actions,
+                temperature=0.8 if args.n > 1 else 0.0,
+                guided=guided,
+            )
+            assert web is not None
+            result = run_question(
+                item["question"],
+                policy=policy,
+                web=web,
+                reward=reward,
+                n=args.n,
+                config=config,
+                ranker=ranker,
+            )
+            answer = result.answer
+            best = result.candidates[result.best]
+            actions = sum(len(c.steps) for c in result.candidates)
+            invalid = sum(c.invalid_actions for c in result.candidates)
+            quotes = [r for r in result.references]
+        seconds = time.perf_counter() - start
+        cited_sentences = supported = 0
+        valid_citation = False
+        from webqa.browser.page import Quote
+
+        qobjs = [Quote(r.title, r.url, "", r.extract) for r in quotes]
+        for sentence in split_sentences(answer):
+            nums = [n for n in cited_numbers(sentence) if 1 <= n <= len(qobjs)]
+            if not nums:
+                continue
+            valid_citation = True
+            cited_sentences += 1
+            if judge.supported(sentence, [qobjs[n - 1] for n in nums]):
+                supported += 1
+        row = {
+            "id": item["id"],
+            "question": item["question"],
+            "answer": answer,
+            "correct": correct(item, answer),
+            "answerable": item["answerable"],
+            "valid_citation": valid_citation,
+            "cited_sentences": cited_sentences,
+            "supported_sentences": supported,
+            "actions": actions,
+            "invalid_actions": invalid,
+            "seconds": round(seconds, 2),
+        }
+        if not args.closed_book:
+            row["quotes"] = [q.extract[:300] for q in quotes]
+            row["trajectory"] = [s.command for s in best.steps]
+        rows.append(row)
+        print(
+            f"[{k + 1}/{len(items)}] {item['id']} {'OK ' if row['correct'] else 'ERR'} "
+            f"{seconds:5.1f}s {answer[:90]!r}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if args.details:
+            with open(args.details, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    n_items = len(rows)
+    total_actions = sum(r["actions"] for r in rows)
+    cited = sum(r["cited_sentences"] for r in rows)
+    report = {
+        "mode": "closed_book" if args.closed_book else f"browse_n{args.n}",
+        "model": policy.name,
+        "questions": n_items,
+        "accuracy": round(sum(r["correct"] for r in rows) / n_items, 3),
+        "accuracy_answerable": round(
+            sum(r["correct"] for r in rows if r["answerable"])
+            / max(1, sum(r["answerable"] for r in rows)),
+            3,
+        ),
+        "declined_correctly": sum(r["correct"] for r in rows if not r["answerable"]),
+        "unanswerable": sum(not r["answerable"] for r in rows),
+        "valid_citation_share": round(sum(r["valid_citation"] for r in rows) / n_items, 3),
+        "citation_support": round(sum(r["supported_sentences"] for r in rows) / cited, 3)
+        if cited
+        else None,
+        "invalid_action_rate": round(sum(r["invalid_actions"] for r in rows) / total_actions, 3)
+        if total_actions
+        else None,
+        "mean_actions": round(total_actions / n_items / max(1, args.n), 2),
+        "seconds_per_question": round(sum(r["seconds"] for r in rows) / n_items, 2),
+        "setup_seconds": round(setup_seconds, 1),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

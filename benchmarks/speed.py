@@ -1,0 +1,112 @@
+"""Speed of `webqa ask` on this machine; prints one JSON object.
+
+- cold_start_s: `webqa ask` in a fresh data directory (builds the corpus, converts the
+  model's GGUF to cached bf16 weights, then answers);
+- warm_start_s: the same command again (everything cached);
+- first_command_s: in a fresh process with warm caches, from start to the first
+  browser command the model emits (imports, model load, corpus open, first decode);
+- best_of_4_batched_s vs four_sequential_s: n=4 episodes advancing together (one
+  batched forward pass per step) against four single episodes run one after another,
+  same seeds and temperature, and their ratio.
+
+    python benchmarks/speed.py [--model qwen-0.5b] [--question "..."] [--skip-cold]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WEBQA = [sys.executable, "-m", "webqa.cli"]
+
+
+def timed_ask(home: str, question: str, model: str) -> float:
+    env = dict(os.environ, WEBQA_HOME=home)
+    start = time.perf_counter()
+    subprocess.run(
+        [*WEBQA, "ask", question, "--json", "--model", model],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+FIRST_COMMAND = """
+import sys, time
+t0 = time.perf_counter()
+from webqa import api
+from webqa.agent import AgentConfig, run_question
+policy = api.load_policy(sys.argv[2]); web = api.open_web()
+class Done(Exception): pass
+def on_event(e):
+    if e.kind == "command":
+        print(time.perf_counter() - t0); raise Done
+try:
+    run_question(sys.argv[1], policy=policy, web=web, reward=None, on_event=on_event)
+except Done:
+    pass
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="qwen-0.5b")
+    ap.add_argument("--question", default="What is the capital of Burkina Faso?")
+    ap.add_argument("--home", help="data directory to use (default: a fresh temporary one)")
+    ap.add_argument("--skip-cold", action="store_true", help="reuse --home, skip the cold run")
+    args = ap.parse_args()
+    home = args.home or tempfile.mkdtemp(prefix="webqa-speed-")
+    report: dict[str, object] = {"model": args.model, "machine": f"{os.cpu_count()} cores"}
+    if not args.skip_cold:
+        report["cold_start_s"] = round(timed_ask(home, args.question, args.model), 1)
+    report["warm_start_s"] = round(timed_ask(home, args.question, args.model), 1)
+    env = dict(os.environ, WEBQA_HOME=home)
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_COMMAND, args.question, args.model],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    report["first_command_s"] = round(float(out.strip().splitlines()[-1]), 1)
+
+    os.environ["WEBQA_HOME"] = home
+    from webqa import api
+    from webqa.agent import AgentConfig, run_question
+
+    policy = api.load_policy(args.model)
+    web = api.open_web()
+    config = AgentConfig(temperature=0.8, seed=0)
+    start = time.perf_counter()
+    batched = run_question(args.question, policy=policy, web=web, reward=None, n=4, config=config)
+    report["best_of_4_batched_s"] = round(time.perf_counter() - start, 1)
+    start = time.perf_counter()
+    for i in range(4):
+        run_question(
+            args.question,
+            policy=policy,
+            web=web,
+            reward=None,
+            n=1,
+            config=AgentConfig(temperature=0.8, seed=i),
+        )
+    report["four_sequential_s"] = round(time.perf_counter() - start, 1)
+    report["batched_over_sequential"] = round(
+        report["best_of_4_batched_s"] / report["four_sequential_s"],
+        2,  # type: ignore[operator]
+    )
+    report["batched_actions"] = sum(len(c.steps) for c in batched.candidates)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
