@@ -227,7 +227,7 @@ _ENDS = (".", "!", "?", ":", ";")
 
 @dataclass(frozen=True)
 class _Passages:
-    starts: list[str]  # where a quote may begin: the best passages and their headings
+    starts: list[tuple[str, str]]  # (begin, through): best passages, or heading + passage
     ends: list[str]  # every passage: a whole quote ends where one of them ends
 
 
@@ -265,20 +265,24 @@ class _Shortlister:
                 continue
             sentences = split_sentences(line)
             passages.extend(sentences)
-            skip = line == page.title or line.startswith("See also:")
+            if line == page.title or line.startswith("See also:"):
+                previous = ""
+                continue
             for k, sentence in enumerate(sentences):
                 heading = len(previous) <= self.CONTEXT_CHARS and not previous.endswith(_ENDS)
                 context = previous if k == 0 and heading else ""
-                if not skip and len(context) + len(sentence) >= self.config.min_passage_chars:
+                if len(context) + len(sentence) >= self.config.min_passage_chars:
                     candidates.append((f"{context} {sentence}".strip(), sentence, context))
             previous = line
         assert self.ranker is not None
         scores = self.ranker(self.question, [c[0] for c in candidates])
         best = sorted(range(len(candidates)), key=lambda i: -scores[i])[: self.config.shortlist]
-        starts: list[str] = []
+        starts: list[tuple[str, str]] = []
         for i in sorted(best):
             _, sentence, context = candidates[i]
-            starts.extend([context, sentence] if context else [sentence])
+            starts.append((sentence, sentence))
+            if context:
+                starts.append((context, sentence))
         return _Passages(starts, passages)
 
 

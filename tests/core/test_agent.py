@@ -184,6 +184,7 @@ def test_guided_quotes_start_at_the_ranked_passages_and_end_at_a_sentence() -> N
     assert on_page is not None
     assert on_page.complete("Quote: Capital name: Belmopan")  # heading + ranked line
     assert on_page.complete("Quote: name: Belmopan")
+    assert not on_page.complete("Quote: Capital")  # a heading alone is not a quote
     assert not on_page.complete("Quote: Capital name: Belm")  # must end at a sentence end
     assert on_page.allows("Quote: Capital name: Belm")
     assert not on_page.allows("Quote: The climate")  # not among the best passages

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -217,8 +217,9 @@ class CommandConstraint:
     ``exclude`` lists whole commands that would only repeat what was already done (the
     same search again, the same link again from the same page); they are not complete.
     ``kinds`` (None: all) keeps only those kinds of command (see ``_kind``);
-    ``quote_starts`` (None: anywhere) are the offsets in the normalised page text where a
-    quote may begin, and ``quote_ends`` (None: anywhere) where a whole one may end.
+    ``quote_starts`` (None: anywhere) maps the offsets in the normalised page text where
+    a quote may begin to the least offset where it may end; ``quote_ends`` (None:
+    anywhere) are the offsets where a whole quote may end.
     """
 
     def __init__(
@@ -231,11 +232,12 @@ class CommandConstraint:
         can_answer: bool = True,
         exclude: Iterable[str] = (),
         kinds: Collection[str] | None = None,
-        quote_starts: Collection[int] | None = None,
+        quote_starts: Mapping[int, int] | None = None,
         quote_ends: Collection[int] | None = None,
     ) -> None:
         self._exclude = frozenset(exclude)
-        self._starts = None if quote_starts is None else sorted(set(quote_starts))
+        # offset where a quote may begin -> the least offset where it may end
+        self._starts = None if quote_starts is None else dict(quote_starts)
         self._ends = None if quote_ends is None else frozenset(quote_ends)
         fixed = ["End: Nonsense", "End: Controversial", "Search "]
         fixed += [f"Clicked on link {i}" for i in link_ids]
@@ -280,8 +282,14 @@ class CommandConstraint:
                 return False
             return any(
                 self._page.startswith(needle, at)
-                and (not whole or self._ends is None or at + len(needle) in self._ends)
-                for at in self._starts
+                and (
+                    not whole
+                    or (
+                        at + len(needle) >= least
+                        and (self._ends is None or at + len(needle) in self._ends)
+                    )
+                )
+                for at, least in self._starts.items()
             )
         first = self._find(needle)
         if not sep or first < 0:

@@ -69,7 +69,7 @@ class Observation:
         self,
         *,
         guided: bool = False,
-        quote_from: Sequence[str] | None = None,
+        quote_from: Sequence[tuple[str, str]] | None = None,
         quote_to: Sequence[str] | None = None,
     ) -> CommandConstraint:
         """Constrained decoding of a command valid here (build once per step).
@@ -80,8 +80,9 @@ class Observation:
         page, quote from the visible text, find, scroll or go back, and follow links,
         search again or answer only once the page gave a quote. Nothing is decided for
         the model: it still chooses the query, the result, the passage and when to stop.
-        ``quote_from`` (guided only) names passages of the page a quote may start with
-        (e.g. those most relevant to the question); quotes may then come from anywhere
+        ``quote_from`` (guided only) names passages of the page as (begin, through): a
+        quote may start with ``begin`` and must run at least through ``through`` (e.g.
+        the passages most relevant to the question); quotes may then come from anywhere
         on the page, not just the visible text, and Find and scrolling are not needed;
         ``quote_to`` names passages a whole quote must end with (e.g. every sentence).
         """
@@ -102,8 +103,6 @@ class Observation:
         elif not quotable:
             fresh = [i for i in links if f"Clicked on link {i}" not in self.repeats]
             kinds = {"Click"} if fresh else {"Search"}
-            if len(fresh) < len(links):
-                kinds |= {"Search", "Back"}
         else:
             kinds = {"Quote", "Find", "Scroll", "Back"} if quote_from is None else {"Quote", "Back"}
             if any(q.url == page.url for q in self.quotes):
@@ -116,7 +115,13 @@ class Observation:
         elif quote_from is not None:
             text = page.plain
             flat = normalize(text)
-            starts = [at for p in quote_from if (at := flat.find(normalize(p).strip())) >= 0]
+            starts = {}
+            for begin, through in quote_from:
+                at = flat.find(normalize(begin).strip())
+                last = normalize(through).strip()
+                end = flat.find(last, max(at, 0))
+                if at >= 0 and end >= 0:
+                    starts[at] = end + len(last)
             if quote_to is not None:
                 ends = [
                     at + len(n)
