@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from webqa.agent import AgentConfig, EventSink, Result, run_question
+from webqa import store
+from webqa.agent import AgentConfig, EventSink, PassageRanker, Result, run_question
+from webqa.batching import Answered, BatchingPolicy, Question, run_many
 from webqa.errors import InputError
 from webqa.models.base import Policy, RewardModel
 from webqa.web.base import Web
@@ -74,8 +77,11 @@ def answer(
     max_actions: int = 20,
     seed: int = 0,
     on_event: EventSink | None = None,
+    log: bool = True,
 ) -> Result:
-    """Answer ``question`` by browsing; with n > 1, best-of-n under the reward model."""
+    """Answer ``question`` by browsing; with n > 1, best-of-n under the reward model.
+
+    With ``log`` (the default) every episode is recorded in the log (``webqa log``)."""
     question = validate_question(question)
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
@@ -84,10 +90,174 @@ def answer(
     reward = load_reward(reward_model, policy) if n > 1 else None
     if temperature is None:
         temperature = 0.8 if n > 1 else 0.0
-    config = AgentConfig(max_actions=max_actions, temperature=temperature, seed=seed)
-    return run_question(
-        question, policy=policy, web=web, reward=reward, n=n, config=config, on_event=on_event
+    config = agent_config(api_base, max_actions=max_actions, temperature=temperature, seed=seed)
+    recording = store.RecordingWeb(web) if log else None  # logs searches and fetches
+    started = time.time()
+    try:
+        result = run_question(
+            question,
+            policy=policy,
+            web=recording or web,
+            reward=reward,
+            n=n,
+            config=config,
+            on_event=on_event,
+            ranker=passage_ranker() if config.guided else None,
+        )
+    except Exception as error:
+        if recording is not None:
+            failure = str(error) or type(error).__name__
+            _log(question, None, config, n, policy, recording, started, error=failure)
+        raise
+    if recording is not None:
+        _log(question, result, config, n, policy, recording, started)
+    return result
+
+
+def agent_config(
+    api_base: str | None, *, max_actions: int, temperature: float, seed: int
+) -> AgentConfig:
+    """How episodes run. A small local model browses on the guided grammar with a
+    relevance shortlist (see webqa.agent); a model behind a server gets the plain
+    command set and chooses every command itself."""
+    return AgentConfig(
+        max_actions=max_actions, temperature=temperature, seed=seed, guided=api_base is None
     )
+
+
+def passage_ranker() -> PassageRanker:
+    """The shortlist ranker for guided browsing: MiniLM relevance (loaded once)."""
+    from webqa.models.embed import passage_ranker as minilm_ranker
+
+    return minilm_ranker()
+
+
+def _log(
+    question: str,
+    result: Result | None,
+    config: AgentConfig,
+    n: int,
+    policy: Policy,
+    web: store.RecordingWeb,
+    started: float,
+    *,
+    error: str | None = None,
+) -> None:
+    store.record(
+        question,
+        result,
+        config=config,
+        n=n,
+        model=policy.name,
+        web=web.name,
+        visits=web.visits,
+        started=started,
+        seconds=time.time() - started,
+        error=error,
+    )
+
+
+def answer_many(
+    questions: Iterable[str | Question],
+    *,
+    n: int = 1,
+    concurrency: int = 4,
+    model: str | None = None,
+    api_base: str | None = None,
+    web: Web | None = None,
+    live: bool = False,
+    reward_model: str | None = None,
+    temperature: float | None = None,
+    max_actions: int = 20,
+    seed: int = 0,
+    log: bool = True,
+    batch: str | None = None,
+) -> Iterator[Answered]:
+    """Answer many questions, ``concurrency`` at a time; yield each as it finishes.
+
+    Each ``Answered`` carries its ``Question`` (a plain string becomes one whose id is
+    its position, "0", "1", ...), its ``Result`` or its ``error``; a failing question
+    never stops the others. Every question runs exactly as ``answer`` would run it with
+    the same seed. A local model's calls from all questions in flight are batched
+    together; with ``api_base``, up to ``concurrency * n`` requests are in flight.
+    ``batch`` labels the questions' runs in the log.
+    """
+    if n < 1:
+        raise InputError(f"n must be at least 1, got {n}")
+    if concurrency < 1:
+        raise InputError(f"concurrency must be at least 1, got {concurrency}")
+    if temperature is None:
+        temperature = 0.8 if n > 1 else 0.0
+    config = agent_config(api_base, max_actions=max_actions, temperature=temperature, seed=seed)
+    return _answer_many(
+        questions, n, concurrency, model, api_base, web, live, reward_model, config, log, batch
+    )
+
+
+def _answer_many(
+    questions: Iterable[str | Question],
+    n: int,
+    concurrency: int,
+    model: str | None,
+    api_base: str | None,
+    web: Web | None,
+    live: bool,
+    reward_model: str | None,
+    config: AgentConfig,
+    log: bool,
+    batch: str | None,
+) -> Iterator[Answered]:
+    if api_base:  # the server batches; keep K questions' requests in flight
+        from webqa.models.openai import OpenAIPolicy
+
+        name = model or os.environ.get("WEBQA_MODEL") or DEFAULT_MODEL
+        policy: Policy = OpenAIPolicy(
+            name, api_base=api_base, max_concurrency=max(8, concurrency * n)
+        )
+    else:
+        policy = BatchingPolicy(load_policy(model), max_batch=max(32, n))
+    try:
+        web = web or open_web(live=live)
+        reward = load_reward(reward_model, policy) if n > 1 else None
+        name = web.name
+
+        def record(done: Answered) -> int:
+            text = done.result.question if done.result is not None else done.question.text
+            return store.record(
+                text,
+                done.result,
+                config=config,
+                n=n,
+                model=policy.name,
+                web=name,
+                visits=done.visits,
+                started=done.started,
+                seconds=done.seconds,
+                error=done.error,
+                qid=done.question.id,
+                batch=batch,
+            )
+
+        yield from run_many(
+            _as_questions(questions),
+            policy=policy,
+            web=web,
+            reward=reward,
+            config=config,
+            n=n,
+            concurrency=concurrency,
+            log=record if log else None,
+            ranker=passage_ranker() if config.guided else None,
+        )
+    finally:
+        close = getattr(policy, "close", None)
+        if close is not None:
+            close()
+
+
+def _as_questions(questions: Iterable[str | Question]) -> Iterator[Question]:
+    for i, q in enumerate(questions):
+        yield q if isinstance(q, Question) else Question(q, id=str(i), index=i)
 
 
 def validate_question(question: str) -> str:

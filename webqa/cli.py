@@ -82,6 +82,51 @@ def build_parser() -> argparse.ArgumentParser:
     build = corpus_sub.add_parser("build", help="build the default corpus, or a ZIM from DIR")
     build.add_argument("dir", nargs="?", help="folder of HTML, Markdown or text files")
     build.add_argument("-o", "--output", metavar="FILE.zim", help="where to write the ZIM")
+
+    batch = sub.add_parser("batch", help="answer a question file (.txt, .jsonl, .csv), resumably")
+    batch.add_argument("questions", metavar="QUESTIONS", help="a .txt, .jsonl or .csv file")
+    batch.add_argument(
+        "-o", "--output", metavar="ANSWERS.jsonl", help="default: QUESTIONS.answers.jsonl"
+    )
+    batch.add_argument("-n", type=int, default=1, help="best-of-n per question (default 1)")
+    batch.add_argument(
+        "--concurrency",
+        "-k",
+        type=int,
+        default=4,
+        metavar="K",
+        help="questions in flight (default 4)",
+    )
+    batch.add_argument("--shard", metavar="i/N", help="answer only part i of N (1-based)")
+    batch.add_argument("--retry-failed", action="store_true", help="run failed questions again")
+    batch.add_argument(
+        "--model", help="preset, Hugging Face id/folder or GGUF file (default qwen-0.5b)"
+    )
+    batch.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
+    batch.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
+    batch.add_argument(
+        "--temperature", type=float, help="sampling temperature (default 0, or 0.8 with -n>1)"
+    )
+    batch.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
+    batch.add_argument("--seed", type=int, default=0)
+    batch.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    _web_options(batch)
+
+    log = sub.add_parser("log", help="list logged episodes; `log show ID` replays one")
+    log.add_argument("--limit", type=int, default=20, help="episodes to list (default 20)")
+    log.add_argument("--json", action="store_true", help="print JSON")
+    log_sub = log.add_subparsers(dest="log_command")
+    show = log_sub.add_parser("show", help="replay one episode step by step")
+    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument(
+        "--observations", action="store_true", help="show what the model saw before each step"
+    )
     return parser
 
 
@@ -100,6 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _search(args)
         if args.command == "corpus":
             return _corpus(args)
+        if args.command == "batch":
+            from webqa.frontend.batch import run_batch
+
+            return run_batch(args, lambda: _open_web(args), out, err)
+        if args.command == "log":
+            from webqa.frontend.log import run_log
+
+            return run_log(args, out, err)
     except WebQAError as exc:
         err.print(f"[red]webqa {args.command}: {escape(str(exc))}[/red]")
         return 1

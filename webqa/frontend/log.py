@@ -1,0 +1,99 @@
+"""`webqa log`: list recent episodes; `webqa log show ID`: replay one step by step."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.markup import escape
+
+from webqa import store
+
+
+def run_log(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if getattr(args, "log_command", None) == "show":
+        return _show(args, out)
+    if args.limit < 1:
+        out.print("nothing to list (--limit is below 1)")
+        return 0
+    rows = store.recent(args.limit)
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        out.print(f"No episodes logged yet ({store.db_path()}).", markup=False)
+        return 0
+    for row in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created))
+        ident = f"{row.id:>5}" if row.id is not None else "    -"
+        mark = "*" if row.chosen and row.candidates > 1 else " "
+        score = f"{row.score:+.3f}" if row.score is not None else "      "
+        if row.error is not None:
+            what = f"[red]failed: {escape(_short(row.error, 60))}[/red]"
+        else:
+            what = escape(_short(row.answer or "", 60))
+        out.print(
+            f"[bold]{ident}[/bold]{mark} [dim]{when}[/dim] {score}  "
+            f"{escape(_short(row.question, 50))}  [dim]→[/dim] {what}"
+        )
+    return 0
+
+
+def _show(args: argparse.Namespace, out: Console) -> int:
+    record = store.episode(args.id)
+    s = record.summary
+    if args.json:
+        print(json.dumps(asdict(record), ensure_ascii=False, indent=2))
+        return 0
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created))
+    out.rule(f"episode {s.id}")
+    out.print(f"[bold]Question[/bold] {escape(s.question)}")
+    details = [
+        when,
+        s.model or "?",
+        record.web or "?",
+        f"seed {record.seed}",
+        f"temperature {record.temperature:g}",
+        f"{record.seconds:.1f} s",
+    ]
+    if record.qid is not None:
+        details.append(f"id {record.qid}")
+    if s.candidates > 1:
+        chosen = "chosen" if s.chosen else "not chosen"
+        score = f"{s.score:.3f}" if s.score is not None else "-"
+        details.append(f"candidate of best-of-{s.candidates}, reward {score}, {chosen}")
+    out.print(f"[dim]{escape(' · '.join(details))}[/dim]")
+    out.print()
+    for i, step in enumerate(record.steps, start=1):
+        if args.observations:
+            out.rule(f"observation before step {i}", style="dim")
+            out.print(escape(step.prompt), style="dim")
+        mark = "[green]✓[/green]" if step.valid else "[red]✗[/red]"
+        out.print(f"{i:>3}. {mark} {escape(step.command)}")
+        if step.message:
+            out.print(f"      [dim]{escape(step.message)}[/dim]")
+    out.print(f"[dim]ended: {escape(record.end_reason)}[/dim]")
+    if record.visits:
+        out.print()
+        out.print("[bold]Visited[/bold]")
+        for v in record.visits:
+            status = "" if v.ok else f"  [red]failed: {escape(v.error or '')}[/red]"
+            out.print(f"  {v.kind:<6} {escape(v.target)}{status}")
+    if record.quotes:
+        out.print()
+        out.print("[bold]Quotes[/bold]")
+        for q in record.quotes:
+            out.print(f"  [bold][{q.n}][/bold] {escape(q.title)} — {escape(q.url)}")
+            out.print(f"      [dim]“{escape(_short(q.extract, 300))}”[/dim]")
+    out.print()
+    out.rule("answer")
+    out.print(escape(s.answer or ""))
+    return 0
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

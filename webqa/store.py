@@ -1,0 +1,425 @@
+"""The log: every episode webqa runs, kept in SQLite in the data directory.
+
+One *run* is one question answered (by ``answer``, ``answer_many`` or ``webqa batch``);
+it has one *episode* per best-of-n candidate, each with its steps (command, valid or
+not, the message, the exact observation the model answered to), its quotes, its answer,
+its reward score and whether it was chosen. A run also keeps the searches and fetches
+its browsers made (``visits``; the n episodes of a question share one web, so visits
+belong to the run) and, when it failed, its error.
+
+The schema is an append-only list of migrations, applied in order and counted in
+``PRAGMA user_version``. Every call opens its own connection (WAL, a busy timeout), so
+threads and processes (shards of one batch) can log side by side.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from webqa.agent import AgentConfig, Result
+from webqa.answering import Reference
+from webqa.errors import FetchError, SearchError, WebQAError
+from webqa.paths import data_dir
+from webqa.web.base import Document, SearchResult, Web
+
+DB_NAME = "webqa.sqlite3"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        created REAL NOT NULL,           -- unix time the question was started
+        question TEXT NOT NULL,
+        qid TEXT,                        -- the question's id in its batch, if any
+        batch TEXT,                      -- the batch's output file, if any
+        model TEXT,
+        web TEXT,
+        n INTEGER NOT NULL,
+        seed INTEGER NOT NULL,
+        temperature REAL NOT NULL,
+        answer TEXT,                     -- the chosen answer (NULL when it failed)
+        best INTEGER,
+        seconds REAL NOT NULL,
+        error TEXT                       -- why it failed (NULL when it did not)
+    );
+    CREATE INDEX runs_created ON runs (created);
+    CREATE TABLE episodes (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        idx INTEGER NOT NULL,            -- candidate number within the run
+        chosen INTEGER NOT NULL,         -- 1 for the answer best-of-n returned
+        answer TEXT NOT NULL,
+        score REAL,                      -- reward score (NULL when n = 1)
+        end_reason TEXT NOT NULL,
+        removed_citations INTEGER NOT NULL,
+        invalid_actions INTEGER NOT NULL,
+        seconds REAL NOT NULL
+    );
+    CREATE INDEX episodes_run ON episodes (run_id);
+    CREATE TABLE steps (
+        episode_id INTEGER NOT NULL REFERENCES episodes (id),
+        idx INTEGER NOT NULL,
+        command TEXT NOT NULL,
+        valid INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        prompt TEXT NOT NULL,            -- the observation the model answered to
+        PRIMARY KEY (episode_id, idx)
+    );
+    CREATE TABLE quotes (
+        episode_id INTEGER NOT NULL REFERENCES episodes (id),
+        n INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        url TEXT NOT NULL,
+        extract TEXT NOT NULL,
+        PRIMARY KEY (episode_id, n)
+    );
+    CREATE TABLE visits (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        idx INTEGER NOT NULL,
+        kind TEXT NOT NULL,              -- "search" | "fetch"
+        target TEXT NOT NULL,            -- the query or the URL
+        ok INTEGER NOT NULL,
+        error TEXT,
+        PRIMARY KEY (run_id, idx)
+    );
+    """,
+)
+
+
+class StoreError(WebQAError):
+    """The log database is unreadable, from a newer webqa, or lacks the asked-for row."""
+
+
+def db_path() -> Path:
+    """Where the log lives: ``webqa.sqlite3`` in the data directory."""
+    return data_dir() / DB_NAME
+
+
+def connect(
+    path: Path | None = None, *, migrations: Sequence[str] = MIGRATIONS
+) -> sqlite3.Connection:
+    """A connection to the log, its schema brought up to date."""
+    path = path or db_path()
+    try:
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn, migrations)
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"the log {path} is unreadable: {error}") from error
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Apply the migrations ``conn`` has not seen, in order, atomically; the new version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == len(migrations):
+        return version
+    conn.execute("BEGIN IMMEDIATE")  # another process may be migrating too: re-read
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(migrations):
+            raise StoreError(
+                f"the log has schema version {version}, newer than this webqa knows "
+                f"({len(migrations)}); upgrade webqa"
+            )
+        for number in range(version, len(migrations)):
+            for statement in _statements(migrations[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(migrations)
+
+
+def _statements(script: str) -> list[str]:
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        out.append(current.strip())
+    return out
+
+
+# -- recording ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One search or fetch a browser made."""
+
+    kind: str  # "search" | "fetch"
+    target: str  # the query or the URL
+    ok: bool
+    error: str | None = None
+
+
+class RecordingWeb:
+    """A ``Web`` that passes every call through and remembers it as a ``Visit``."""
+
+    def __init__(self, web: Web) -> None:
+        self.web = web
+        self.name = web.name
+        self._visits: list[Visit] = []
+        self._lock = threading.Lock()
+
+    @property
+    def visits(self) -> tuple[Visit, ...]:
+        with self._lock:
+            return tuple(self._visits)
+
+    def search(self, query: str, k: int = 10) -> list[SearchResult]:
+        try:
+            results = self.web.search(query, k)
+        except SearchError as error:
+            self._add(Visit("search", query, False, str(error)))
+            raise
+        self._add(Visit("search", query, True))
+        return results
+
+    def fetch(self, url: str) -> Document:
+        try:
+            document = self.web.fetch(url)
+        except FetchError as error:
+            self._add(Visit("fetch", url, False, str(error)))
+            raise
+        self._add(Visit("fetch", url, True))
+        return document
+
+    def _add(self, visit: Visit) -> None:
+        with self._lock:
+            self._visits.append(visit)
+
+
+def record(
+    question: str,
+    result: Result | None,
+    *,
+    config: AgentConfig,
+    n: int,
+    model: str | None,
+    web: str | None = None,
+    visits: Sequence[Visit] = (),
+    started: float | None = None,
+    seconds: float | None = None,
+    error: str | None = None,
+    qid: str | None = None,
+    batch: str | None = None,
+    path: Path | None = None,
+) -> int:
+    """Log one answered (or failed) question with all its episodes; the run's id."""
+    started = started if started is not None else time.time()
+    if seconds is None:
+        seconds = result.seconds if result is not None else 0.0
+    with closing(connect(path)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            run_id = _insert_run(
+                conn, question, result, config, n, model, web, started, seconds, error, qid, batch
+            )
+            for idx, visit in enumerate(visits):
+                conn.execute(
+                    "INSERT INTO visits VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, idx, visit.kind, visit.target, int(visit.ok), visit.error),
+                )
+            for idx, cand in enumerate(result.candidates if result is not None else ()):
+                assert result is not None
+                cur = conn.execute(
+                    "INSERT INTO episodes (run_id, idx, chosen, answer, score, end_reason,"
+                    " removed_citations, invalid_actions, seconds)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        idx,
+                        int(idx == result.best),
+                        cand.answer,
+                        cand.score,
+                        cand.end_reason,
+                        cand.removed_citations,
+                        cand.invalid_actions,
+                        cand.seconds,
+                    ),
+                )
+                episode_id = cur.lastrowid
+                conn.executemany(
+                    "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (episode_id, i, s.command, int(s.valid), s.message, s.prompt)
+                        for i, s in enumerate(cand.steps)
+                    ],
+                )
+                conn.executemany(
+                    "INSERT INTO quotes VALUES (?, ?, ?, ?, ?)",
+                    [(episode_id, r.n, r.title, r.url, r.extract) for r in cand.references],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return run_id
+
+
+def _insert_run(
+    conn: sqlite3.Connection,
+    question: str,
+    result: Result | None,
+    config: AgentConfig,
+    n: int,
+    model: str | None,
+    web: str | None,
+    started: float,
+    seconds: float,
+    error: str | None,
+    qid: str | None,
+    batch: str | None,
+) -> int:
+    cur = conn.execute(
+        "INSERT INTO runs (created, question, qid, batch, model, web, n, seed, temperature,"
+        " answer, best, seconds, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            started,
+            question,
+            qid,
+            batch,
+            result.model if result is not None else model,
+            web,
+            n,
+            config.seed,
+            config.temperature,
+            result.answer if result is not None else None,
+            result.best if result is not None else None,
+            seconds,
+            error,
+        ),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpisodeSummary:
+    """One line of ``webqa log``: an episode (or a run that failed before any)."""
+
+    id: int | None  # the episode id; None for a failed run with no episode
+    run_id: int
+    created: float
+    question: str
+    model: str | None
+    answer: str | None
+    score: float | None
+    chosen: bool
+    candidates: int  # episodes in its run (n)
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LoggedStep:
+    """One logged browsing step."""
+
+    command: str
+    valid: bool
+    message: str
+    prompt: str
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    """Everything logged about one episode, for ``webqa log show``."""
+
+    summary: EpisodeSummary
+    end_reason: str
+    seconds: float
+    seed: int
+    temperature: float
+    web: str | None
+    qid: str | None
+    batch: str | None
+    steps: tuple[LoggedStep, ...]
+    quotes: tuple[Reference, ...]
+    visits: tuple[Visit, ...]
+
+
+_SUMMARY = """
+    SELECT e.id, r.id, r.created, r.question, r.model, COALESCE(e.answer, r.answer),
+           e.score, COALESCE(e.chosen, 0), r.n, r.error
+    FROM runs r LEFT JOIN episodes e ON e.run_id = r.id
+"""
+
+
+def _summary(row: tuple[object, ...]) -> EpisodeSummary:
+    eid, rid, created, question, model, answer, score, chosen, n, error = row
+    return EpisodeSummary(
+        id=eid if isinstance(eid, int) else None,
+        run_id=int(str(rid)),
+        created=float(str(created)),
+        question=str(question),
+        model=None if model is None else str(model),
+        answer=None if answer is None else str(answer),
+        score=None if score is None else float(str(score)),
+        chosen=bool(chosen),
+        candidates=int(str(n)),
+        error=None if error is None else str(error),
+    )
+
+
+def recent(limit: int = 20, *, path: Path | None = None) -> list[EpisodeSummary]:
+    """The latest ``limit`` episodes, newest first (failed runs included)."""
+    with closing(connect(path)) as conn:
+        rows = conn.execute(
+            _SUMMARY + " ORDER BY r.id DESC, e.idx ASC LIMIT ?", (max(0, limit),)
+        ).fetchall()
+    return [_summary(row) for row in rows]
+
+
+def episode(episode_id: int, *, path: Path | None = None) -> EpisodeRecord:
+    """Everything logged about one episode; StoreError if there is none."""
+    with closing(connect(path)) as conn:
+        row = conn.execute(_SUMMARY + " WHERE e.id = ?", (episode_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no episode {episode_id} in the log {path or db_path()}")
+        summary = _summary(row)
+        end_reason, seconds, seed, temperature, web, qid, batch = conn.execute(
+            "SELECT e.end_reason, e.seconds, r.seed, r.temperature, r.web, r.qid, r.batch"
+            " FROM episodes e JOIN runs r ON r.id = e.run_id WHERE e.id = ?",
+            (episode_id,),
+        ).fetchone()
+        steps = conn.execute(
+            "SELECT command, valid, message, prompt FROM steps WHERE episode_id = ? ORDER BY idx",
+            (episode_id,),
+        ).fetchall()
+        quotes = conn.execute(
+            "SELECT n, title, url, extract FROM quotes WHERE episode_id = ? ORDER BY n",
+            (episode_id,),
+        ).fetchall()
+        visits = conn.execute(
+            "SELECT kind, target, ok, error FROM visits WHERE run_id = ? ORDER BY idx",
+            (summary.run_id,),
+        ).fetchall()
+    return EpisodeRecord(
+        summary=summary,
+        end_reason=end_reason,
+        seconds=seconds,
+        seed=seed,
+        temperature=temperature,
+        web=web,
+        qid=qid,
+        batch=batch,
+        steps=tuple(LoggedStep(c, bool(v), m, p) for c, v, m, p in steps),
+        quotes=tuple(Reference(n, t, u, x) for n, t, u, x in quotes),
+        visits=tuple(Visit(k, t, bool(ok), e) for k, t, ok, e in visits),
+    )
