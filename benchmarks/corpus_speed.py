@@ -81,11 +81,55 @@ def fetch_latency(zim: Path, questions: list[str]) -> dict[str, Any]:
     return timings(seconds)
 
 
+def render_times(zim: Path, html_page: Path | None, repeat: int) -> dict[str, Any]:
+    """Time turning the largest Factbook page, and a large documentation HTML page (with
+    Readability), into a browser page."""
+    from libzim.reader import Archive  # type: ignore[import-not-found]
+
+    from webqa.browser.page import page_from_document, page_from_html
+
+    archive, sizes = Archive(str(zim)), {}
+    for i in range(archive.all_entry_count):
+        entry = archive._get_entry_by_id(i)
+        if entry.path.startswith("factbook/") and not entry.is_redirect:
+            sizes[entry.path] = entry.get_item().size
+    web = ZimWeb(zim)
+    doc = web.fetch(web.url_for(max(sizes, key=sizes.__getitem__)))
+    out: dict[str, Any] = {}
+    seconds = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        page = page_from_document(doc)
+        seconds.append(time.perf_counter() - started)
+    out["largest_factbook_page"] = {
+        "title": doc.title, "html_kb": round(len(doc.body) / 1000, 1),
+        "lines": len(page.lines), **timings(seconds),
+    }
+    if html_page is not None and html_page.is_file():
+        html = html_page.read_text(encoding="utf-8", errors="replace")
+        seconds = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            page = page_from_html(f"https://docs.example/{html_page.name}", html)
+            seconds.append(time.perf_counter() - started)
+        out["docs_html_page"] = {
+            "file": str(html_page), "html_kb": round(len(html) / 1000, 1),
+            "lines": len(page.lines), **timings(seconds),
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dev", type=Path, default=DEFAULT_DEV, help="questions (JSONL)")
     parser.add_argument("--zim", type=Path, help="time this ZIM instead of building one")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the questions")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        default=Path("/usr/share/doc/python3.11/html/library/stdtypes.html"),
+        help="a large HTML page to time rendering on (Debian python3.11-doc)",
+    )
     args = parser.parse_args(argv)
     lines = args.dev.read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]
@@ -100,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             zim = Path(tmp) / "webqa.zim"
         result["search"] = search_latency(zim, questions, args.repeat)
         result["fetch"] = fetch_latency(zim, questions)
+        result["render"] = render_times(zim, args.html, args.repeat)
     print(json.dumps(result, indent=2))
     return 0
 
