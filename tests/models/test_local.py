@@ -269,3 +269,75 @@ def test_a_failed_conversion_leaves_no_cache(
     with pytest.raises(ModelError, match="could not convert .*SmolLM2.*: disk full"):
         LocalPolicy(SPEC, cache_dir=tmp_path).load()
     assert list(tmp_path.iterdir()) == []
+
+
+SYSTEM = (Path(__file__).parents[2] / "prompts" / "browse_system.txt").read_text()
+OBSERVATIONS = [
+    "Question: who wrote Hamlet?\nPage: (none)",
+    "Question: how tall is Mount Everest?\nPage: Mount Everest is Earth's highest mountain "
+    "above sea level, in the Mahalangur Himal of the Himalayas.",
+    "Question: when did the Berlin Wall fall?\nPage: search results for Berlin Wall",
+]
+
+
+def browsing(
+    observations: list[str], constraint: Commands | None = None
+) -> list[GenerationRequest]:
+    return [
+        GenerationRequest(chat=chat(o, SYSTEM), max_new_tokens=12, constraint=constraint)
+        for o in observations
+    ]
+
+
+@pytest.fixture(scope="module")
+def exact_pair(cache: Path) -> tuple[LocalPolicy, LocalPolicy]:
+    """float32 with and without the prefix cache: greedy outputs must match exactly."""
+    return (
+        LocalPolicy(SPEC, cache_dir=cache, dtype="float32"),
+        LocalPolicy(SPEC, cache_dir=cache, dtype="float32", prefix_cache=False),
+    )
+
+
+def test_prefix_cache_decodes_as_without_it(exact_pair: tuple[LocalPolicy, LocalPolicy]) -> None:
+    cached, plain = exact_pair
+    requests = browsing(OBSERVATIONS)  # user messages of different lengths
+    expected = plain.generate(requests)
+    assert plain.prefix_hits == plain.prefix_misses == 0 and not plain._prefixes
+    assert cached.generate(requests) == expected
+    assert (cached.prefix_misses, cached.prefix_hits) == (1, 0)
+    [(key, _)] = cached._prefixes.items()
+    assert len(key) > 500 and cached.encode_chat(chat(OBSERVATIONS[0], SYSTEM))[: len(key)] == list(
+        key
+    )
+    # The next calls (one request, then the batch again) start from the kept prefix.
+    for request, result in zip(requests, expected, strict=True):
+        assert cached.generate([request]) == [result]
+    assert cached.generate(requests[::-1]) == expected[::-1]
+    assert (cached.prefix_misses, cached.prefix_hits) == (1, 4)
+
+
+def test_prefix_cache_is_kept_for_a_few_prefixes(
+    exact_pair: tuple[LocalPolicy, LocalPolicy],
+) -> None:
+    from webqa.models import local
+
+    cached, plain = exact_pair
+    for n in range(local.PREFIX_ENTRIES + 2):
+        system = f"Rule {n}: be brief.\n" + SYSTEM
+        request = GenerationRequest(chat=chat("Hi", system), max_new_tokens=3)
+        assert cached.generate([request]) == plain.generate([request])
+    assert len(cached._prefixes) == local.PREFIX_ENTRIES
+    short = GenerationRequest(chat=chat("Hi", "Be brief."), max_new_tokens=3)
+    before = dict(cached._prefixes)
+    assert cached.generate([short]) == plain.generate([short])  # too short to cache
+    assert dict(cached._prefixes) == before
+
+
+def test_prefix_cache_keeps_constraints(exact_pair: tuple[LocalPolicy, LocalPolicy]) -> None:
+    cached, plain = exact_pair
+    constraint = Commands()
+    requests = browsing(OBSERVATIONS, constraint)
+    results = cached.generate(requests)
+    for result in results:
+        assert constraint.complete(result.text), result
+    assert results == plain.generate(requests)

@@ -7,12 +7,18 @@ a ``Constraint``, only tokens that keep the text a valid prefix (see ``_Row.pick
 Sequences that finish leave the batch (their rows are dropped from the cache), so a
 long answer does not make short commands pay for it.
 
+With a ``prefix`` (the KV cache of tokens every prompt starts with, from
+``prefix_cache``), only each prompt's rest is run: the rests are left-padded, so the
+padding sits between the shared prefix and each rest, masked out, and the position ids
+count on from the prefix over real tokens only.
+
 This module imports torch at the top, so only ``LocalPolicy``'s methods import it.
 """
 
 from __future__ import annotations
 
 import codecs
+import copy
 import inspect
 import random
 from collections.abc import Sequence
@@ -349,13 +355,37 @@ def _cache_argument(model_class: Any) -> str:
     return _CACHE_ARGUMENT[model_class]
 
 
+def prefix_cache(model: Any, tokens: Sequence[int]) -> Any | None:
+    """The KV cache of ``tokens`` alone (a batch of one), for ``decode_batch``'s prefix.
+
+    None where the model's cache has layers other than plain growing ones (sliding
+    windows, linear attention): padding after a prefix would confuse those.
+    """
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = DynamicCache(config=model.config)
+    if any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return None
+    ids = torch.tensor([list(tokens)], dtype=torch.long, device=model.device)
+    positions = torch.arange(len(tokens), device=model.device).unsqueeze(0)
+    last_logits(model, ids, torch.ones_like(ids), positions, cache)
+    return cache
+
+
 def decode_batch(
     model: Any,
     vocab: Vocabulary,
     prompts: Sequence[Sequence[int]],
     requests: Sequence[GenerationRequest],
+    prefix: tuple[int, Any] | None = None,
 ) -> list[Generation]:
-    """Generate a completion for every prompt in one batched decode."""
+    """Generate a completion for every prompt in one batched decode.
+
+    ``prefix`` is ``(length, cache)``: every prompt starts with the same ``length``
+    tokens (and has at least one more), whose KV cache from ``prefix_cache`` is
+    ``cache``. It is copied, never changed.
+    """
     from transformers import DynamicCache
 
     device = model.device
@@ -373,8 +403,19 @@ def decode_batch(
     live = [i for i, row in enumerate(rows) if not row.done]
     if not live:
         return [row.result(vocab) for row in rows]
-    ids, mask, positions = left_pad([prompts[i] for i in live], vocab.pad_id, device)
-    cache = DynamicCache(config=model.config)
+    if prefix is None:
+        ids, mask, positions = left_pad([prompts[i] for i in live], vocab.pad_id, device)
+        cache = DynamicCache(config=model.config)
+    else:
+        length, stored = prefix
+        rests = [prompts[i][length:] for i in live]
+        if not all(rests):
+            raise ValueError("a prompt is no longer than the shared prefix")
+        ids, mask, positions = left_pad(rests, vocab.pad_id, device)
+        mask = torch.cat([mask.new_ones((len(live), length)), mask], dim=-1)
+        positions = positions + length
+        cache = copy.deepcopy(stored)
+        cache.batch_repeat_interleave(len(live))
     logits = last_logits(model, ids, mask, positions, cache)[:, : vocab.size].cpu()
     positions = positions[:, -1:]
     while True:

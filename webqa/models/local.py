@@ -21,12 +21,14 @@ import os
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from webqa.errors import ModelError
-from webqa.models.base import Chat, Generation, GenerationRequest
+from webqa.models.base import Chat, Generation, GenerationRequest, Message
 from webqa.models.presets import DEFAULT_PRESET, ResolvedModel, resolve_model
 from webqa.paths import sub_dir
 
@@ -34,6 +36,8 @@ MARKER = "webqa-model.json"  # written last inside a finished cache folder
 YES_WORDS = ("yes", " yes", "Yes", " Yes", "YES")
 NO_WORDS = ("no", " no", "No", " No", "NO")
 DTYPES = ("bfloat16", "float16", "float32")
+PREFIX_MIN_TOKENS = 64  # a shorter shared prefix is not worth a cache
+PREFIX_ENTRIES = 4  # prefix caches kept (least recently used dropped first)
 
 
 def default_threads() -> int:
@@ -64,6 +68,11 @@ class LocalPolicy:
     ``spec`` is a preset name, a ``.gguf`` path, a model folder or a cached Hugging Face
     id (see ``resolve_model``). ``threads`` caps torch's intra-op threads (the setting is
     process-wide); ``cache_dir`` is where converted models are kept.
+
+    With ``prefix_cache`` (the default), ``generate`` runs the tokens that every prompt
+    of a batch starts with (up to the start of the last message's text, e.g. a long
+    system prompt) once, keeps their KV cache for later calls (the few most recently
+    used prefixes), and runs only each prompt's rest on top of it.
     """
 
     def __init__(
@@ -74,6 +83,7 @@ class LocalPolicy:
         threads: int | None = None,
         cache_dir: Path | None = None,
         device: str = "cpu",
+        prefix_cache: bool = True,
     ) -> None:
         if dtype not in DTYPES:
             raise ModelError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
@@ -84,6 +94,10 @@ class LocalPolicy:
         self.cache_dir = cache_dir
         self.device = device
         self.score_batch = 16  # yes_probability: chats per forward pass (bounds memory)
+        self.prefix_cache = prefix_cache
+        self.prefix_hits = 0  # generate calls that found their prefix's cache kept
+        self.prefix_misses = 0  # ... and that had to compute it
+        self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self.load_seconds: float | None = None  # how long load() took
         self.converted = False  # whether load() had to convert a GGUF first
         self._model: Any = None
@@ -133,7 +147,8 @@ class LocalPolicy:
         prompts = [self.encode_chat(request.chat) for request in requests]
         try:
             with torch.inference_mode():
-                return decode_batch(self._model, self._vocab, prompts, requests)
+                prefix = self._prefix(requests[0].chat, prompts)
+                return decode_batch(self._model, self._vocab, prompts, requests, prefix)
         except (RuntimeError, ValueError) as error:
             raise ModelError(f"{self.name}: generation failed: {error}") from error
 
@@ -172,6 +187,49 @@ class LocalPolicy:
 
     # -- helpers ---------------------------------------------------------------------
 
+    def _prefix(self, chat: Chat, prompts: Sequence[list[int]]) -> tuple[int, Any] | None:
+        """``(length, cache)`` of the prefix all ``prompts`` share, or None (not worth it).
+
+        The prefix ends where the first chat's last message's text begins (so the next
+        step's prompt, with the same system prompt, finds it again), or earlier where
+        the prompts part, and always leaves each prompt at least one token of its own.
+        """
+        if not self.prefix_cache:
+            return None
+        from webqa.models.decoding import prefix_cache
+
+        first = prompts[0]
+        length = min(min(len(p) for p in prompts) - 1, self._head_length(chat, first))
+        for prompt in prompts[1:]:
+            length = min(length, _common_length(first, prompt))
+        if length < PREFIX_MIN_TOKENS:
+            return None
+        key = tuple(first[:length])
+        cache = self._prefixes.get(key)
+        if cache is not None:
+            self._prefixes.move_to_end(key)
+            self.prefix_hits += 1
+            return length, cache
+        cache = prefix_cache(self._model, key)
+        if cache is None:  # a model whose cache cannot take a prefix: stop trying
+            self.prefix_cache = False
+            return None
+        self.prefix_misses += 1
+        self._prefixes[key] = cache
+        while len(self._prefixes) > PREFIX_ENTRIES:
+            self._prefixes.popitem(last=False)
+        return length, cache
+
+    def _head_length(self, chat: Chat, prompt: list[int]) -> int:
+        """How many of ``prompt``'s tokens come before the text of ``chat``'s last message."""
+        if not chat:
+            return len(prompt)
+        probe: list[Message] = [*chat[:-1], replace(chat[-1], content="")]
+        try:
+            return _common_length(prompt, self.encode_chat(probe))
+        except ModelError:  # a template that rejects an empty message
+            return len(prompt)
+
     def encode_chat(self, chat: Chat) -> list[int]:
         """The prompt token ids: the model's own chat template, ready for the reply."""
         self.load()
@@ -193,6 +251,14 @@ class LocalPolicy:
         if not ids:
             raise ModelError(f"{self.name}: no single-token spelling of {words[0]!r}")
         return sorted(ids)
+
+
+def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return index
+    return min(len(a), len(b))
 
 
 def convert_gguf(resolved: ResolvedModel, folder: Path) -> None:
