@@ -102,8 +102,10 @@ def render_times(zim: Path, html_page: Path | None, repeat: int) -> dict[str, An
         page = page_from_document(doc)
         seconds.append(time.perf_counter() - started)
     out["largest_factbook_page"] = {
-        "title": doc.title, "html_kb": round(len(doc.body) / 1000, 1),
-        "lines": len(page.lines), **timings(seconds),
+        "title": doc.title,
+        "html_kb": round(len(doc.body) / 1000, 1),
+        "lines": len(page.lines),
+        **timings(seconds),
     }
     if html_page is not None and html_page.is_file():
         html = html_page.read_text(encoding="utf-8", errors="replace")
@@ -113,8 +115,10 @@ def render_times(zim: Path, html_page: Path | None, repeat: int) -> dict[str, An
             page = page_from_html(f"https://docs.example/{html_page.name}", html)
             seconds.append(time.perf_counter() - started)
         out["docs_html_page"] = {
-            "file": str(html_page), "html_kb": round(len(html) / 1000, 1),
-            "lines": len(page.lines), **timings(seconds),
+            "file": str(html_page),
+            "html_kb": round(len(html) / 1000, 1),
+            "lines": len(page.lines),
+            **timings(seconds),
         }
     return out
 

@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from webqa import api
-    from webqa.agent import AgentConfig, run_question
+    from webqa.agent import run_question
     from webqa.answering import cited_numbers
     from webqa.citations import strip_think
     from webqa.models.base import GenerationRequest, Message
@@ -85,10 +85,11 @@ def main() -> None:
             gen = policy.generate([GenerationRequest(chat=chat, max_new_tokens=200)])[0]
             answer = strip_think(gen.text)
         else:
-            config = AgentConfig(
+            config = api.agent_config(
+                args.api_base,
                 max_actions=args.max_actions,
                 temperature=0.8 if args.n > 1 else 0.0,
-                guided=guided,
+                seed=0,
             )
             assert web is not None
             result = run_question(

@@ -8,6 +8,7 @@ episodes are written in one more batched call, and the reward model picks the be
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,7 @@ class AgentConfig:
     answer_max_tokens: int = 200
     constrain: bool = True  # restrict local decoding to valid commands on the page
     guided: bool = True  # and to a sound browsing procedure (see Observation.constraint)
-    shortlist: int = 3  # guided, with a ranker: quotes start at one of the k best passages
+    shortlist: int = 1  # guided, with a ranker: quotes start at one of the k best passages
     min_passage_chars: int = 20  # shorter sentences are not offered as quote starts
     seed: int = 0  # episode i of a question samples with seed + i
 
@@ -275,7 +276,13 @@ class _Shortlister:
                     candidates.append((f"{context} {sentence}".strip(), sentence, context))
             previous = line
         assert self.ranker is not None
-        scores = self.ranker(self.question, [c[0] for c in candidates])
+        texts = [c[0] for c in candidates]
+        scores = list(self.ranker(self.question, texts))
+        # Every passage of a page is about its title, so the title's words say nothing
+        # about which passage answers: rank against the question without them too.
+        focus = _without_words(self.question, page.title)
+        if focus != self.question:
+            scores = [(a + b) / 2 for a, b in zip(scores, self.ranker(focus, texts), strict=True)]
         best = sorted(range(len(candidates)), key=lambda i: -scores[i])[: self.config.shortlist]
         starts: list[tuple[str, str]] = []
         for i in sorted(best):
@@ -284,6 +291,13 @@ class _Shortlister:
             if context:
                 starts.append((context, sentence))
         return _Passages(starts, passages)
+
+
+def _without_words(question: str, title: str) -> str:
+    """``question`` without the words of ``title`` (unchanged if under two words remain)."""
+    drop = {w.lower() for w in re.findall(r"\w+", title)}
+    kept = [w for w in re.findall(r"\w+", question) if w.lower() not in drop]
+    return " ".join(kept) if len(kept) >= 2 else question
 
 
 def _constraint(

@@ -121,7 +121,13 @@ def agent_config(
     relevance shortlist (see webqa.agent); a model behind a server gets the plain
     command set and chooses every command itself."""
     return AgentConfig(
-        max_actions=max_actions, temperature=temperature, seed=seed, guided=api_base is None
+        max_actions=max_actions,
+        temperature=temperature,
+        seed=seed,
+        guided=api_base is None,
+        # greedy browsing quotes the best passage; sampled episodes get a choice of three,
+        # so best-of-n has different quotes to choose between
+        shortlist=1 if temperature == 0 else 3,
     )
 
 

@@ -179,3 +179,12 @@ def test_fast_on_a_large_page() -> None:
         constraint.allows(base + words[i % 2000][: 1 + i % 4])
         constraint.allows(f"Clicked on link {i % 400}")
     assert time.perf_counter() - start < 2.0
+
+
+def test_runs_of_whitespace_are_not_canonical() -> None:
+    """A model must not pad a short quote with spaces until it runs out of tokens."""
+    c = CommandConstraint([], "Its citizens are known as Burkinabes.")
+    assert c.allows("Quote: Its   ")
+    assert not c.allows("Quote: Its    ")
+    assert not c.allows("Search a     b")
+    assert c.complete("Quote: Its citizens")

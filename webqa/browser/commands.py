@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -191,6 +192,8 @@ def format_command(cmd: Command) -> str:
     raise TypeError(f"not a command: {cmd!r}")
 
 
+_LONG_SPACE = re.compile(r"\s{4,}")  # a model padding a quote with spaces
+
 _KINDS = {
     "Clicked on link": "Click",
     "Find in page:": "Find",
@@ -303,7 +306,7 @@ class CommandConstraint:
         for keyword in self._open:
             if text.startswith(keyword):
                 arg = text[len(keyword) :]
-                if "\n" in arg or "\r" in arg:
+                if "\n" in arg or "\r" in arg or _LONG_SPACE.search(arg):
                     return False
                 if keyword == "Quote: ":
                     return self._quote_ok(arg, whole)

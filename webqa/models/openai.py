@@ -45,6 +45,7 @@ YES_TOKENS = frozenset({"yes"})
 NO_TOKENS = frozenset({"no"})
 MAX_BACKOFF_S = 30.0
 
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """``text`` up to the earliest occurrence of any stop string."""
     cut = len(text)
