@@ -97,6 +97,9 @@ class StoreError(WebQAError):
     """The log database is unreadable, from a newer webqa, or lacks the asked-for row."""
 
 
+BUSY_TIMEOUT = 30.0  # seconds a connection waits for another writer
+
+
 def db_path() -> Path:
     """Where the log lives: ``webqa.sqlite3`` in the data directory."""
     return data_dir() / DB_NAME
@@ -108,13 +111,28 @@ def connect(
     """A connection to the log, its schema brought up to date."""
     path = path or db_path()
     try:
-        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        _use_wal(conn)
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn, migrations)
     except sqlite3.DatabaseError as error:
         raise StoreError(f"the log {path} is unreadable: {error}") from error
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. Switching needs the database to itself and SQLite's busy timeout
+    does not cover it, so a new log opened by several threads at once retries here."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
