@@ -86,10 +86,7 @@ def main() -> None:
             answer = strip_think(gen.text)
         else:
             config = api.agent_config(
-                args.api_base,
-                max_actions=args.max_actions,
-                temperature=0.8 if args.n > 1 else 0.0,
-                seed=0,
+                args.api_base, n=args.n, max_actions=args.max_actions, temperature=None, seed=0
             )
             assert web is not None
             result = run_question(

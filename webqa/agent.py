@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from webqa import prompting
 from webqa.answering import (
@@ -416,8 +416,6 @@ def _quotes_of(e: _Episode) -> tuple[Quote, ...]:
 
 
 def _with_score(c: Candidate, score: float) -> Candidate:
-    from dataclasses import replace
-
     return replace(c, score=score)
 
 

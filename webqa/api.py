@@ -83,14 +83,12 @@ def answer(
 
     With ``log`` (the default) every episode is recorded in the log (``webqa log``)."""
     question = validate_question(question)
-    if n < 1:
-        raise InputError(f"n must be at least 1, got {n}")
+    config = agent_config(
+        api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed
+    )
     policy = load_policy(model, api_base=api_base)
     web = web or open_web(live=live)
     reward = load_reward(reward_model, policy) if n > 1 else None
-    if temperature is None:
-        temperature = 0.8 if n > 1 else 0.0
-    config = agent_config(api_base, max_actions=max_actions, temperature=temperature, seed=seed)
     recording = store.RecordingWeb(web) if log else None  # logs searches and fetches
     started = time.time()
     try:
@@ -115,11 +113,21 @@ def answer(
 
 
 def agent_config(
-    api_base: str | None, *, max_actions: int, temperature: float, seed: int
+    api_base: str | None,
+    *,
+    n: int,
+    max_actions: int,
+    temperature: float | None,
+    seed: int,
 ) -> AgentConfig:
-    """How episodes run. A small local model browses on the guided grammar with a
-    relevance shortlist (see webqa.agent); a model behind a server gets the plain
+    """How episodes run. Best-of-n samples (temperature 0.8, as WebGPT) unless told
+    otherwise; one episode is greedy. A small local model browses on the guided grammar
+    with a relevance shortlist (see webqa.agent); a model behind a server gets the plain
     command set and chooses every command itself."""
+    if n < 1:
+        raise InputError(f"n must be at least 1, got {n}")
+    if temperature is None:
+        temperature = 0.8 if n > 1 else 0.0
     return AgentConfig(
         max_actions=max_actions,
         temperature=temperature,
@@ -188,13 +196,11 @@ def answer_many(
     together; with ``api_base``, up to ``concurrency * n`` requests are in flight.
     ``batch`` labels the questions' runs in the log.
     """
-    if n < 1:
-        raise InputError(f"n must be at least 1, got {n}")
+    config = agent_config(
+        api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed
+    )
     if concurrency < 1:
         raise InputError(f"concurrency must be at least 1, got {concurrency}")
-    if temperature is None:
-        temperature = 0.8 if n > 1 else 0.0
-    config = agent_config(api_base, max_actions=max_actions, temperature=temperature, seed=seed)
     return _answer_many(
         questions, n, concurrency, model, api_base, web, live, reward_model, config, log, batch
     )
