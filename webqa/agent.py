@@ -8,7 +8,6 @@ episodes are written in one more batched call, and the reward model picks the be
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +22,12 @@ from webqa.answering import (
     format_quotes,
     references,
 )
-from webqa.browser.commands import CommandConstraint
+from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
 from webqa.browser.env import BrowserEnv, Observation
-from webqa.browser.page import Page, Quote, is_search_page
-from webqa.citations import first_line, split_sentences, strip_think
+from webqa.browser.page import Quote
+from webqa.citations import first_line, strip_think
 from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
+from webqa.shortlist import PassageRanker, Shortlister
 from webqa.web.base import Web
 
 
@@ -44,6 +44,7 @@ class AgentConfig:
     shortlist: int = 1  # guided, with a ranker: quotes start at one of the k best passages
     min_passage_chars: int = 20  # shorter sentences are not offered as quote starts
     seed: int = 0  # episode i of a question samples with seed + i
+    greedy_first: bool = True  # best-of-n: episode 0 is greedy (shortlist 1), the rest sample
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,6 @@ class Event:
 
 
 EventSink = Callable[[Event], None]
-# Scores passages for relevance to the question (higher is better), e.g. MiniLM cosine.
-PassageRanker = Callable[[str, Sequence[str]], Sequence[float]]
 
 
 @dataclass
@@ -138,17 +137,26 @@ class _Episode:
     observation: Observation
     seed: int
     started: float
+    temperature: float
+    shortlist: int  # guided: how many of a page's best passages a quote may start at
     steps: list[Step] = field(default_factory=list)
     done: bool = False
     end_reason: str = ""
 
 
-def browse_chat(observation: Observation) -> list[Message]:
-    """The exact messages the policy sees for one browsing step."""
+def browse_chat(observation: Observation, *, guided: bool = False) -> list[Message]:
+    """The exact messages the policy sees for one browsing step (``guided``: the prompt
+    whose worked example follows the guided procedure)."""
+    system = "browse_guided_system" if guided else "browse_system"
     return [
-        Message("system", prompting.render("browse_system")),
+        Message("system", prompting.render(system)),
         Message("user", observation.text),
     ]
+
+
+def first_search(question: str) -> str:
+    """Guided browsing's first command: the question itself as the query."""
+    return "Search " + " ".join(question.split())[:MAX_TEXT_CHARS].rstrip()
 
 
 def answer_chat(question: str, quotes: Sequence[Quote]) -> list[Message]:
@@ -188,10 +196,22 @@ def run_question(
             observation=env.reset(question),
             seed=config.seed + i,
             started=started,
+            # best-of-n keeps one greedy episode, so sampling can only add candidates
+            temperature=0.0 if greedy else config.temperature,
+            shortlist=1 if greedy else config.shortlist,
         )
         for i in range(n)
+        for greedy in [config.greedy_first and n > 1 and i == 0]
     ]
-    _browse(episodes, policy, config, emit, _Shortlister(question, ranker, config))
+    _browse(
+        episodes,
+        policy,
+        config,
+        emit,
+        Shortlister(
+            question, ranker, shortlist=config.shortlist, min_chars=config.min_passage_chars
+        ),
+    )
     candidates = _answer(question, episodes, policy, config, emit)
     if reward is not None and len(candidates) > 1:
         scored = []
@@ -223,94 +243,25 @@ def best_index(scores: Sequence[float | None]) -> int:
     return best
 
 
-_ENDS = (".", "!", "?", ":", ";")
-
-
-@dataclass(frozen=True)
-class _Passages:
-    starts: list[tuple[str, str]]  # (begin, through): best passages, or heading + passage
-    ends: list[str]  # every passage: a whole quote ends where one of them ends
-
-
-class _Shortlister:
-    """The passages a guided quote may start with, per page (computed once per page).
-
-    Passages are the page's sentences (each line split into sentences). Each is ranked
-    with the short line above it as context when that line reads as a heading (no
-    closing punctuation), so a line such as "name: Belmopan" under a
-    "Capital" heading is read as "Capital name: Belmopan"; that heading may start the
-    quote too. The page's title line and "See also:" lines are not passages.
-    """
-
-    CONTEXT_CHARS = 60  # a line above this short is context for the first sentence below
-
-    def __init__(self, question: str, ranker: PassageRanker | None, config: AgentConfig):
-        self.question, self.ranker, self.config = question, ranker, config
-        self.cache: dict[str, _Passages] = {}
-
-    def __call__(self, observation: Observation) -> _Passages | None:
-        page = observation.page
-        if self.ranker is None or page is None or is_search_page(page):
-            return None
-        if page.url not in self.cache:
-            self.cache[page.url] = self._rank(page)
-        return self.cache[page.url]
-
-    def _rank(self, page: Page) -> _Passages:
-        passages: list[str] = []  # every sentence
-        candidates: list[tuple[str, str, str]] = []  # (ranked text, sentence, context)
-        previous = ""
-        for line in page.plain.splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            sentences = split_sentences(line)
-            passages.extend(sentences)
-            if line == page.title or line.startswith("See also:"):
-                previous = ""
-                continue
-            for k, sentence in enumerate(sentences):
-                heading = len(previous) <= self.CONTEXT_CHARS and not previous.endswith(_ENDS)
-                context = previous if k == 0 and heading else ""
-                if len(context) + len(sentence) >= self.config.min_passage_chars:
-                    candidates.append((f"{context} {sentence}".strip(), sentence, context))
-            previous = line
-        assert self.ranker is not None
-        texts = [c[0] for c in candidates]
-        scores = list(self.ranker(self.question, texts))
-        # Every passage of a page is about its title, so the title's words say nothing
-        # about which passage answers: rank against the question without them too.
-        focus = _without_words(self.question, page.title)
-        if focus != self.question:
-            scores = [(a + b) / 2 for a, b in zip(scores, self.ranker(focus, texts), strict=True)]
-        best = sorted(range(len(candidates)), key=lambda i: -scores[i])[: self.config.shortlist]
-        starts: list[tuple[str, str]] = []
-        for i in sorted(best):
-            _, sentence, context = candidates[i]
-            starts.append((sentence, sentence))
-            if context:
-                starts.append((context, sentence))
-        return _Passages(starts, passages)
-
-
-def _without_words(question: str, title: str) -> str:
-    """``question`` without the words of ``title`` (unchanged if under two words remain)."""
-    drop = {w.lower() for w in re.findall(r"\w+", title)}
-    kept = [w for w in re.findall(r"\w+", question) if w.lower() not in drop]
-    return " ".join(kept) if len(kept) >= 2 else question
-
-
 def _constraint(
-    e: _Episode, config: AgentConfig, shortlist: _Shortlister
+    e: _Episode, config: AgentConfig, shortlist: Shortlister
 ) -> CommandConstraint | None:
     if not config.constrain:
         return None
     if not config.guided:
         return e.observation.constraint()
-    passages = shortlist(e.observation)
+    passages = shortlist(e.observation, e.shortlist)
     if passages is None:
         return e.observation.constraint(guided=True)
     return e.observation.constraint(guided=True, quote_from=passages.starts, quote_to=passages.ends)
+
+
+def _open_at_best(e: _Episode, config: AgentConfig, shortlist: Shortlister) -> Observation:
+    """Guided: a page just opened shows from its best passage (the one a quote may start at)."""
+    if not (config.constrain and config.guided):
+        return e.observation
+    passages = shortlist(e.observation, e.shortlist)
+    return e.observation if passages is None else e.env.show(passages.focus)
 
 
 def _browse(
@@ -318,26 +269,36 @@ def _browse(
     policy: Policy,
     config: AgentConfig,
     emit: EventSink,
-    shortlist: _Shortlister,
+    shortlist: Shortlister,
 ) -> None:
+    # With a ranker, guided episodes follow the shortlist procedure: the question is the
+    # first query, pages open at their best passage, and the prompt's example says so.
+    guided = config.constrain and config.guided and shortlist.ranker is not None
     with ThreadPoolExecutor(max_workers=max(1, len(episodes))) as pool:
         while active := [e for e in episodes if not e.done]:
             requests = []
-            for e in active:
-                chat = browse_chat(e.observation)
+            asking = [e for e in active if not (guided and not e.steps)]
+            for e in asking:
+                chat = browse_chat(e.observation, guided=guided)
                 emit(Event("prompt", e.index, _show(chat)))
                 requests.append(
                     GenerationRequest(
                         chat=chat,
                         max_new_tokens=config.command_max_tokens,
-                        temperature=config.temperature,
+                        temperature=e.temperature,
                         constraint=_constraint(e, config, shortlist),
                         stop=("\n",),
                         seed=e.seed * 1000 + len(e.steps),
                     )
                 )
-            generations = policy.generate(requests)
-            commands = [first_line(strip_think(g.text)) for g in generations]
+            generations = iter(policy.generate(requests) if requests else [])
+            # Guided episodes start with the question as the query (see first_search).
+            commands = [
+                first_search(e.observation.question)
+                if guided and not e.steps
+                else first_line(strip_think(next(generations).text))
+                for e in active
+            ]
             results = list(pool.map(lambda e, c: e.env.step(c), active, commands))
             for e, command, result in zip(active, commands, results, strict=True):
                 error = result.info.get("error")
@@ -350,6 +311,8 @@ def _browse(
                 if result.terminated or result.truncated:
                     e.done = True
                     e.end_reason = str(result.info.get("end_reason", "ended"))
+                elif error is None and command.startswith("Clicked on link"):
+                    e.observation = _open_at_best(e, config, shortlist)
 
 
 def _answer(
@@ -368,7 +331,7 @@ def _answer(
             GenerationRequest(
                 chat=answer_chat(question, _quotes_of(e)),
                 max_new_tokens=config.answer_max_tokens,
-                temperature=config.temperature,
+                temperature=e.temperature,
                 seed=e.seed,
             )
             for e in to_write

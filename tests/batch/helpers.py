@@ -7,11 +7,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from tests.fakes import FakeWeb
 from tests.models.stub_server import Reply
 from webqa.browser.page import Quote
-from webqa.errors import ModelError
+from webqa.errors import ModelError, SearchError
 from webqa.models.base import Chat, Generation, GenerationRequest
-from webqa.web.base import Document
+from webqa.web.base import Document, SearchResult
 
 BF = Document(
     url="https://example.org/bf",
@@ -22,6 +23,17 @@ BF = Document(
 )
 QUOTE = "Its capital and largest city is Ouagadougou."
 SCRIPT = ("Search Burkina Faso", "Clicked on link 0", f"Quote: {QUOTE}", "End: Answer")
+
+
+class AnyWeb(FakeWeb):
+    """A FakeWeb whose search finds every document, whatever the query (guided
+    browsing searches for the whole question, which the word match rarely fits)."""
+
+    def search(self, query: str, k: int = 10) -> list[SearchResult]:
+        self.searches.append(query)
+        if self.search_error is not None:
+            raise SearchError(self.search_error)
+        return [SearchResult(d.title, d.url, d.body[:80]) for d in self.docs.values()][:k]
 
 
 def steps_taken(observation: str) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from tests.batch.helpers import BF, RulePolicy
+from tests.batch.helpers import BF, AnyWeb, RulePolicy
 from tests.fakes import FakeWeb
 from webqa.agent import AgentConfig
 from webqa.batching import BatchingPolicy, Question, run_many
@@ -156,7 +156,7 @@ def test_run_many_reports_failures_and_goes_on() -> None:
         for d in run_many(
             questions,
             policy=BatchingPolicy(policy),
-            web=FakeWeb([BF]),
+            web=AnyWeb([BF]),
             reward=None,
             config=AgentConfig(),
             concurrency=2,
@@ -171,7 +171,7 @@ def test_every_search_failing_is_a_failure() -> None:
     [done] = run_many(
         [Question("capital?", id="a")],
         policy=RulePolicy(),
-        web=FakeWeb([BF], search_error="429 rate limited"),
+        web=AnyWeb([BF], search_error="429 rate limited"),
         reward=None,
         config=AgentConfig(max_actions=3),
     )

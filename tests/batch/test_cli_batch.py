@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.batch.helpers import BF, LengthScorer, RulePolicy, stub_responder
-from tests.fakes import FakeWeb
+from tests.batch.helpers import BF, AnyWeb, LengthScorer, RulePolicy, stub_responder
 from tests.models.stub_server import StubServer
 from webqa import api, store
 from webqa.batching import Question
@@ -19,7 +18,7 @@ def policy(monkeypatch: pytest.MonkeyPatch) -> RulePolicy:
     rules = RulePolicy()
     monkeypatch.setattr(api, "load_policy", lambda *a, **k: rules)
     monkeypatch.setattr(api, "load_reward", lambda spec, policy: LengthScorer())
-    monkeypatch.setattr(api, "open_web", lambda **k: FakeWeb([BF]))
+    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
     return rules
 
 
@@ -78,13 +77,13 @@ def test_failed_questions_are_recorded_and_retried_with_retry_failed(
     qfile = tmp_path / "q.txt"
     qfile.write_text("Capital one?\nCapital two?\n", encoding="utf-8")
     out = tmp_path / "q.answers.jsonl"
-    monkeypatch.setattr(api, "open_web", lambda **k: FakeWeb([BF], search_error="429"))
+    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF], search_error="429"))
     assert main(["batch", str(qfile), "--max-actions", "2"]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("0 answered, 2 failed, 0 bad line(s), 0 skipped")
     assert "line 1 (id line-1): every search failed (1); the last: 429" in captured.err
     assert {r["error_type"] for r in lines_of(out)} == {"search"}
-    monkeypatch.setattr(api, "open_web", lambda **k: FakeWeb([BF]))
+    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
     assert main(["batch", str(qfile)]) == 0  # failed is done, unless asked
     assert capsys.readouterr().out.startswith("0 answered, 0 failed, 0 bad line(s), 2 skipped")
     assert main(["batch", str(qfile), "--retry-failed"]) == 0
@@ -128,7 +127,7 @@ def test_answer_many_and_batch_give_the_same_answers_for_the_same_seed(
     policy.requests.clear()
     from_api = {
         d.question.text: d
-        for d in api.answer_many(questions, n=2, seed=11, concurrency=3, web=FakeWeb([BF]))
+        for d in api.answer_many(questions, n=2, seed=11, concurrency=3, web=AnyWeb([BF]))
     }
     api_requests = sorted((r.seed, r.temperature, r.chat[-1].content) for r in policy.requests)
     assert api_requests == cli_requests  # the very same prompts, seeds and temperatures
@@ -139,8 +138,9 @@ def test_answer_many_and_batch_give_the_same_answers_for_the_same_seed(
         assert [c.answer for c in result.candidates] == [
             c["answer"] for c in from_cli[q]["candidates"]
         ]
+    # episode 0 is greedy (no seed shown), episode 1 samples with seed 11 + 1
     assert [c["answer"][-9:] for c in from_cli[questions[0]]["candidates"]] == [
-        "(seed 11)",
+        "number 0?",
         "(seed 12)",
     ]
     assert {d.question.id for d in from_api.values()} == {"0", "1", "2", "3"}
@@ -148,7 +148,7 @@ def test_answer_many_and_batch_give_the_same_answers_for_the_same_seed(
 
 
 def test_answer_many_takes_questions_with_ids_and_validates_up_front(policy: RulePolicy) -> None:
-    [done] = api.answer_many([Question("Capital?", id="x7")], web=FakeWeb([BF]), log=False)
+    [done] = api.answer_many([Question("Capital?", id="x7")], web=AnyWeb([BF]), log=False)
     assert done.question.id == "x7" and done.ok
     with pytest.raises(Exception, match="n must be at least 1"):
         api.answer_many(["q"], n=0)
@@ -166,7 +166,7 @@ def test_openai_backend_keeps_k_requests_in_flight(tmp_path: Path) -> None:
                 concurrency=4,
                 model="stub",
                 api_base=server.api_base,
-                web=FakeWeb([BF]),
+                web=AnyWeb([BF]),
                 log=False,
             )
         )

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch.helpers import BF, QUOTE, SCRIPT, LengthScorer, RulePolicy
-from tests.fakes import FakeWeb
+from tests.batch.helpers import BF, QUOTE, SCRIPT, AnyWeb, LengthScorer, RulePolicy
 from webqa import api, store
 from webqa.agent import AgentConfig, run_question
 from webqa.cli import main
@@ -25,7 +24,7 @@ def test_a_new_log_gets_every_migration_and_reopening_changes_nothing(tmp_path: 
 
 def test_a_later_migration_applies_to_an_existing_log_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "log.sqlite3"
-    result = run_question("capital?", policy=RulePolicy(), web=FakeWeb([BF]), reward=None)
+    result = run_question("capital?", policy=RulePolicy(), web=AnyWeb([BF]), reward=None)
     store.record("capital?", result, config=AgentConfig(), n=1, model="rules", path=path)
     later = (*store.MIGRATIONS, "ALTER TABLE runs ADD COLUMN note TEXT;")
     with closing(store.connect(path, migrations=later)) as conn:
@@ -47,19 +46,20 @@ def test_answer_logs_every_candidate_with_steps_quotes_visits_and_scores(
 ) -> None:
     monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
     monkeypatch.setattr(api, "load_reward", lambda spec, policy: LengthScorer())
-    result = api.answer("What is the capital?", n=2, web=FakeWeb([BF]), seed=5)
+    result = api.answer("What is the capital?", n=2, web=AnyWeb([BF]), seed=5)
     rows = store.recent(10)
     assert [(r.run_id, r.chosen, r.candidates, r.answer) for r in rows] == [
         (1, i == result.best, 2, c.answer) for i, c in enumerate(result.candidates)
     ]
     assert (webqa_home / "webqa.sqlite3").is_file()
     record = store.episode(rows[0].id or 0)
-    assert [s.command for s in record.steps] == list(SCRIPT)
+    # guided browsing searches for the question itself first
+    assert [s.command for s in record.steps] == ["Search What is the capital?", *SCRIPT[1:]]
     assert all(s.valid and s.prompt.startswith("●Question") for s in record.steps)
     assert [(q.n, q.url, q.extract) for q in record.quotes] == [(1, BF.url, QUOTE)]
     assert [(v.kind, v.target, v.ok) for v in record.visits] == [  # two episodes in lockstep
-        ("search", "Burkina Faso", True),
-        ("search", "Burkina Faso", True),
+        ("search", "What is the capital?", True),
+        ("search", "What is the capital?", True),
         ("fetch", BF.url, True),
         ("fetch", BF.url, True),
     ]
@@ -71,14 +71,14 @@ def test_answer_with_log_false_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, webqa_home: Path
 ) -> None:
     monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
-    api.answer("What is the capital?", web=FakeWeb([BF]), log=False)
+    api.answer("What is the capital?", web=AnyWeb([BF]), log=False)
     assert not (webqa_home / "webqa.sqlite3").exists()
 
 
 def test_a_failed_answer_is_logged_with_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy(fail_on="doomed"))
     with pytest.raises(Exception, match="scripted failure"):
-        api.answer("doomed question", web=FakeWeb([BF]))
+        api.answer("doomed question", web=AnyWeb([BF]))
     [row] = store.recent()
     assert (row.id, row.question, row.error) == (None, "doomed question", "rules: scripted failure")
 
@@ -87,8 +87,8 @@ def test_log_lists_and_show_replays(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
-    api.answer("What is the capital of Burkina Faso?", web=FakeWeb([BF]))
-    api.answer("Second question?", web=FakeWeb([BF]))
+    api.answer("What is the capital of Burkina Faso?", web=AnyWeb([BF]))
+    api.answer("Second question?", web=AnyWeb([BF]))
     assert main(["log", "--limit", "5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
@@ -97,9 +97,10 @@ def test_log_lists_and_show_replays(
     assert main(["log", "show", "1"]) == 0
     shown = capsys.readouterr().out
     steps = [line.strip() for line in shown.splitlines() if line.strip()[1:3] == ". "]
-    assert steps == [f"{i}. ✓ {c}" for i, c in enumerate(SCRIPT, start=1)]
+    first = "Search What is the capital of Burkina Faso?"
+    assert steps == [f"{i}. ✓ {c}" for i, c in enumerate([first, *SCRIPT[1:]], start=1)]
     assert "Question What is the capital of Burkina Faso?" in shown
-    assert "search Burkina Faso" in shown and f"fetch  {BF.url}" in shown
+    assert "search What is the capital of Burkina Faso?" in shown and f"fetch  {BF.url}" in shown
     assert f"[1] Burkina Faso — {BF.url}" in shown and f"“{QUOTE}”" in shown
     assert shown.rstrip().endswith("Ouagadougou [1], for: What is the capital of Burkina Faso?")
     assert main(["log", "show", "99"]) == 1
@@ -111,7 +112,7 @@ def test_concurrent_writers_do_not_lose_rows(tmp_path: Path) -> None:
     import threading
 
     path = tmp_path / "log.sqlite3"
-    result = run_question("capital?", policy=RulePolicy(), web=FakeWeb([BF]), reward=None)
+    result = run_question("capital?", policy=RulePolicy(), web=AnyWeb([BF]), reward=None)
 
     def write() -> None:
         for _ in range(5):

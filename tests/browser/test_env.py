@@ -127,6 +127,16 @@ def test_find_in_page_moves_to_the_next_match_and_wraps(web: FakeWeb) -> None:
     assert env.step("Find in page: mount everest").observation.scroll == 0  # wrapped
 
 
+def test_show_moves_the_view_without_costing_an_action(web: FakeWeb) -> None:
+    env = open_everest(web, window_lines=10)
+    left = env.observation.actions_left
+    obs = env.show("the summit was FIRST reached")  # line 44 of 45, clamped to the last window
+    assert (obs.scroll, obs.actions_left) == (35, left)
+    assert env.show("Fact 12:", context=2).scroll == 16 - 2  # fact 12 is line 16
+    assert env.show("not on this page").scroll == 14  # unchanged
+    assert len(env.trajectory) == 2
+
+
 def test_find_in_page_not_found_and_link_text(web: FakeWeb) -> None:
     env = open_everest(web)
     step = env.step("Find in page: Lhotse")
@@ -400,3 +410,19 @@ def test_guided_grammar_follows_the_browsing_procedure(web: FakeWeb) -> None:
     after = env.step(f"Quote: {first}").observation.constraint(guided=True)
     assert after.complete("End: Answer") and after.complete("Clicked on link 0")
     assert after.allows("Search ")
+
+
+def test_guided_quote_starts_at_the_heading_nearest_its_passage() -> None:
+    html = (
+        "<h1>Belize</h1><p>Most people live in the former capital, Belize City.</p>"
+        "<h3>Capital</h3><p>name: Belmopan</p>"
+    )
+    web = FakeWeb([Document("https://x.org/bz", "Belize", html, clean=True)])
+    env = BrowserEnv(web)
+    env.reset("What is the capital of Belize?")
+    env.step("Search Belize")
+    obs = env.step("Clicked on link 0").observation
+    guided = obs.constraint(guided=True, quote_from=[("Capital", "name: Belmopan")])
+    assert guided.complete("Quote: Capital name: Belmopan")
+    assert not guided.allows("Quote: capital, Belize City")  # the earlier "capital"
+    assert not guided.allows("Back")  # a page is quoted before the browser leaves it

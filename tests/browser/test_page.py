@@ -148,6 +148,17 @@ def test_falls_back_to_the_raw_body_when_readability_drops_most_of_it() -> None:
     )
 
 
+def test_headings_are_marked_by_their_line_in_plain() -> None:
+    html = (
+        "<h1>Belize</h1><p>A country.</p><h3>Capital <a href='/b'>city</a></h3>"
+        "<p>name: Belmopan</p><div><h4>Note</h4>text</div>"
+    )
+    page = page_from_html("https://x.org/belize", html, simplify=False)
+    lines = page.plain.splitlines()
+    assert sorted(lines[i] for i in page.headings) == ["Belize", "Capital city", "Note"]
+    assert page_from_text("https://x.org/t", "Capital\nname: Belmopan", "t").headings == set()
+
+
 def test_title_falls_back_to_h1_then_url() -> None:
     assert page_from_html(URL, "<h1>Head</h1><p>x</p>", simplify=False).title == "Head"
     assert page_from_html(URL, "<p>x</p>", simplify=False).title == URL

@@ -7,7 +7,7 @@ from webqa.agent import AgentConfig, Event, best_index, run_question
 from webqa.answering import NOTHING_FOUND
 from webqa.browser.page import Quote
 from webqa.models.base import Chat, Generation, GenerationRequest
-from webqa.web.base import Document
+from webqa.web.base import Document, SearchResult
 
 BF = Document(
     url="https://example.org/bf",
@@ -142,6 +142,9 @@ def test_best_of_n_batches_episodes_and_picks_the_argmax() -> None:
         config=AgentConfig(temperature=0.8),
     )
     assert policy.batches == [3, 3, 3, 3, 3]  # 4 browsing steps then 3 answers, each batched
+    # episode 0 stays greedy, browsing and answering; the others sample
+    assert [r.temperature for r in policy.requests[:3]] == [0.0, 0.8, 0.8]
+    assert [r.temperature for r in policy.requests[-3:]] == [0.0, 0.8, 0.8]
     assert result.best == 1
     assert result.answer == answers[1]
     assert [c.score for c in result.candidates] == [float(len(a)) for a in answers]
@@ -169,25 +172,70 @@ def belmopan_ranker(question: str, passages: Sequence[str]) -> list[float]:
 
 
 def test_guided_quotes_start_at_the_ranked_passages_and_end_at_a_sentence() -> None:
-    script = ["Search Belize", "Clicked on link 0", "Quote: Capital name: Belmopan", "End: Answer"]
+    script = ["Clicked on link 0", "Quote: Capital name: Belmopan", "End: Answer"]
     policy = ScriptedPolicy([script], ["Belmopan [1]."])
     result = run_question(
         "What is the capital of Belize?",
         policy=policy,
-        web=FakeWeb([FACTS]),
+        web=FakeWeb(
+            [FACTS], {"What is the capital of Belize?": [SearchResult("Belize", FACTS.url, "")]}
+        ),
         reward=None,
         config=AgentConfig(shortlist=1),
         ranker=belmopan_ranker,
     )
     assert [r.extract for r in result.references] == ["Capital\nname: Belmopan"]
-    on_page = policy.requests[2].constraint
+    # the question is the first query (no model call), the prompt shows the guided example
+    first = result.candidates[0].steps[0]
+    assert first.command == "Search What is the capital of Belize?"
+    assert len(policy.requests) == 4  # click, quote, end, answer
+    assert "Find in page" not in policy.requests[0].chat[0].content
+    on_page = policy.requests[1].constraint
     assert on_page is not None
-    assert on_page.complete("Quote: Capital name: Belmopan")  # heading + ranked line
-    assert on_page.complete("Quote: name: Belmopan")
+    assert on_page.complete("Quote: Capital name: Belmopan")  # a short section, whole
+    assert not on_page.complete("Quote: name: Belmopan")  # ... from its heading
+    assert not on_page.allows("Quote: capital name")  # in the page's own letter case
+    assert not on_page.allows("Quote: Capital  name")  # and spacing
     assert not on_page.complete("Quote: Capital")  # a heading alone is not a quote
     assert not on_page.complete("Quote: Capital name: Belm")  # must end at a sentence end
     assert on_page.allows("Quote: Capital name: Belm")
     assert not on_page.allows("Quote: The climate")  # not among the best passages
     assert not on_page.allows("Quote: Belize is")
     assert not on_page.allows("Find in page: ")  # the shortlist replaces finding
-    assert on_page.complete("Back")
+    assert not on_page.allows("Back")  # the page is quoted before the browser leaves it
+
+
+LONG = Document(
+    url="https://example.org/belize-long",
+    title="Belize",
+    body="<html><body><main><h1>Belize</h1>"
+    + "".join(f"<p>Filler sentence number {i} about the country.</p>" for i in range(40))
+    + "<h2>History</h2>"
+    + "".join(f"<p>Long history sentence {i} of many words here.</p>" for i in range(12))
+    + "<p>The capital moved to Belmopan in 1970.</p>"
+    + "".join(f"<p>Closing sentence number {i} about the country.</p>" for i in range(30))
+    + "</main></body></html>",
+    clean=True,
+)
+
+
+def test_guided_page_opens_at_its_best_passage_and_long_sections_quote_sentences() -> None:
+    quote = "Quote: The capital moved to Belmopan in 1970."
+    script = ["Clicked on link 0", quote, "End: Answer"]
+    policy = ScriptedPolicy([script], ["Belmopan [1]."])
+    run_question(
+        "When did the capital move?",
+        policy=policy,
+        web=FakeWeb([LONG], {"When did the capital move?": [SearchResult("Belize", LONG.url, "")]}),
+        reward=None,
+        config=AgentConfig(shortlist=1),
+        ranker=belmopan_ranker,
+    )
+    seen = policy.requests[1].chat[-1].content
+    window = seen.split("●Text\n")[1]
+    assert window.splitlines()[1] == "The capital moved to Belmopan in 1970."  # one line above
+    assert "Filler sentence number 0 " not in seen
+    on_page = policy.requests[1].constraint
+    assert on_page is not None
+    assert on_page.complete(quote)
+    assert not on_page.allows("Quote: History")  # the section is too long to quote whole

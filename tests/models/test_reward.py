@@ -182,6 +182,18 @@ def test_short_and_declining_sentences_are_not_claims(scorer: GroundingScorer) -
     assert (marks.cited, marks.bad_citations) == (1, 0)
 
 
+def test_answers_that_add_nothing_or_bring_words_from_nowhere_score_lower(
+    scorer: GroundingScorer,
+) -> None:
+    grounded = scorer.score(QUESTION, QUOTES, "The capital of Australia is Canberra [1].")
+    echo = scorer.score(QUESTION, QUOTES, "The capital of Australia is [1].")
+    invented = scorer.score(QUESTION, QUOTES, "The capital of Australia is Melbourne [1].")
+    assert grounded > invented > echo
+    w = scorer.weights
+    assert grounded - invented >= w.grounded_news * 0.9  # "canberra" is in quote 1
+    assert invented - echo >= w.no_news * 0.9 - 0.2  # the echo adds no keyword at all
+
+
 def test_declining_and_empty_answers(scorer: GroundingScorer) -> None:
     decline = "I could not find an answer to this question."
     assert scorer.score(QUESTION, [], decline) == pytest.approx(0.2)
@@ -201,7 +213,7 @@ def test_a_judge_catches_what_similarity_cannot(embedder: Embedder) -> None:
     judge = Judge({"Sydney": 0.02})
     judged = GroundingScorer(embedder, judge=judge)
     assert plain.score(QUESTION, QUOTES, wrong) > 1.0  # MiniLM sees the same topic
-    assert judged.score(QUESTION, QUOTES, wrong) < 0.5
+    assert judged.score(QUESTION, QUOTES, wrong) < plain.score(QUESTION, QUOTES, wrong) - 0.5
     assert judged.score(QUESTION, QUOTES, SUPPORTED) > judged.score(QUESTION, QUOTES, wrong) + 0.5
     assert judged.name == "grounding+judge:judge"
     first = judge.chats[0]

@@ -193,6 +193,13 @@ def format_command(cmd: Command) -> str:
 
 
 _LONG_SPACE = re.compile(r"\s{4,}")  # a model padding a quote with spaces
+_SPACES = re.compile(r"\s+")
+
+
+def _collapse(text: str) -> str:
+    """Whitespace runs to one space, case kept (aligned with ``normalize``'s offsets)."""
+    return _SPACES.sub(" ", text)
+
 
 _KINDS = {
     "Clicked on link": "Click",
@@ -222,7 +229,9 @@ class CommandConstraint:
     ``kinds`` (None: all) keeps only those kinds of command (see ``_kind``);
     ``quote_starts`` (None: anywhere) maps the offsets in the normalised page text where
     a quote may begin to the least offset where it may end; ``quote_ends`` (None:
-    anywhere) are the offsets where a whole quote may end.
+    anywhere) are the offsets where a whole quote may end. ``exact`` quotes must keep the
+    page's letter case and single spaces (quotes still match loosely when carried out;
+    this only stops a model from spelling a quote in odd cases and spacing).
     """
 
     def __init__(
@@ -237,8 +246,11 @@ class CommandConstraint:
         kinds: Collection[str] | None = None,
         quote_starts: Mapping[int, int] | None = None,
         quote_ends: Collection[int] | None = None,
+        exact: bool = False,
     ) -> None:
         self._exclude = frozenset(exclude)
+        self._exact = exact
+        self._fold = _collapse if exact else normalize
         # offset where a quote may begin -> the least offset where it may end
         self._starts = None if quote_starts is None else dict(quote_starts)
         self._ends = None if quote_ends is None else frozenset(quote_ends)
@@ -251,7 +263,7 @@ class CommandConstraint:
         if page_open:
             fixed += ["Top", "Find in page: "]
             fixed += [f"Scrolled {way} {n}" for way in ("down", "up") for n in (1, 2, 3)]
-        self._page = normalize(page_plain_text) if page_plain_text.strip() else ""
+        self._page = self._fold(page_plain_text) if page_plain_text.strip() else ""
         if self._page:
             fixed.append("Quote: ")
         fixed = [c for c in fixed if c not in self._exclude]
@@ -279,7 +291,9 @@ class CommandConstraint:
             return False
         if (sep and (not start or start != start.rstrip())) or (whole and arg != arg.rstrip()):
             return False
-        needle = normalize(start)
+        if self._exact and "  " in arg:
+            return False
+        needle = self._fold(start)
         if self._starts is not None:  # the quote must begin at one of these offsets
             if sep:
                 return False
@@ -300,7 +314,7 @@ class CommandConstraint:
         after = first + len(needle)
         if not end:
             return not whole and bool(self._page[after:].strip())
-        return self._page.find(normalize(end), after) >= 0
+        return self._page.find(self._fold(end), after) >= 0
 
     def _check(self, text: str, whole: bool) -> bool:
         for keyword in self._open:

@@ -83,7 +83,9 @@ class Observation:
         ``quote_from`` (guided only) names passages of the page as (begin, through): a
         quote may start with ``begin`` and must run at least through ``through`` (e.g.
         the passages most relevant to the question); quotes may then come from anywhere
-        on the page, not just the visible text, and Find and scrolling are not needed;
+        on the page, not just the visible text, Find and scrolling are not needed, and
+        a page is quoted before the browser leaves it (a small model otherwise backs out
+        of pages that hold the answer);
         ``quote_to`` names passages a whole quote must end with (e.g. every sentence).
         """
         page = self.page
@@ -104,8 +106,12 @@ class Observation:
             fresh = [i for i in links if f"Clicked on link {i}" not in self.repeats]
             kinds = {"Click"} if fresh else {"Search"}
         else:
-            kinds = {"Quote", "Find", "Scroll", "Back"} if quote_from is None else {"Quote", "Back"}
-            if any(q.url == page.url for q in self.quotes):
+            quoted = any(q.url == page.url for q in self.quotes)
+            if quote_from is None:
+                kinds = {"Quote", "Find", "Scroll", "Back"}
+            else:  # the page opened at its best passage: quote it before leaving
+                kinds = {"Quote", "Back"} if quoted else {"Quote"}
+            if quoted:
                 kinds |= {"Click", "Search"}
         if self.quotes:
             kinds.add("End: Answer")
@@ -117,11 +123,9 @@ class Observation:
             flat = normalize(text)
             starts = {}
             for begin, through in quote_from:
-                at = flat.find(normalize(begin).strip())
-                last = normalize(through).strip()
-                end = flat.find(last, max(at, 0))
-                if at >= 0 and end >= 0:
-                    starts[at] = end + len(last)
+                span = _tightest(flat, normalize(begin).strip(), normalize(through).strip())
+                if span is not None:
+                    starts[span[0]] = span[1]
             if quote_to is not None:
                 ends = [
                     at + len(n)
@@ -141,6 +145,7 @@ class Observation:
             kinds=kinds,
             quote_starts=starts,
             quote_ends=ends,
+            exact=True,
         )
 
 
@@ -374,22 +379,22 @@ class BrowserEnv:
         self._open(page)
         return ""
 
+    def show(self, text: str, *, context: int = 1) -> Observation:
+        """Move the view (free of charge) so that ``text`` shows near its top.
+
+        For guided browsing: the window opens on the passage a quote may start with,
+        ``context`` lines below the window's top. Nothing changes if it is not on the page.
+        """
+        view = self._current()
+        hits = _lines_with(view.page, quote_needle(text))
+        if hits:
+            top = min(max(0, hits[0] - context), self._max_top(view.page))
+            self._view = replace(view, top=top, find_line=None)
+        return self.observation
+
     def _find(self, text: str) -> str:
         view = self._current()
-        needle = quote_needle(text)
-        starts: list[int] = []
-        parts: list[str] = []
-        offset = 0
-        for text_line in view.page.lines:
-            starts.append(offset)
-            parts.append(normalize(plain_line(text_line)))
-            offset += len(parts[-1]) + 1
-        joined = " ".join(parts)
-        hits: list[int] = []
-        at = joined.find(needle) if needle else -1
-        while at >= 0:
-            hits.append(bisect_right(starts, at) - 1)
-            at = joined.find(needle, at + 1)
+        hits = _lines_with(view.page, quote_needle(text))
         if not hits:
             return "not found"
         cursor = view.find_line if view.find_line is not None else view.top - 1
@@ -423,3 +428,38 @@ class BrowserEnv:
 
     def _max_top(self, page: Page) -> int:
         return max(0, len(page.lines) - self.window_lines)
+
+
+def _tightest(text: str, begin: str, through: str, tries: int = 100) -> tuple[int, int] | None:
+    """The shortest span of ``text`` from an occurrence of ``begin`` to the end of the
+    next ``through`` at or after it (a heading such as "Capital" can occur earlier on
+    the page too), as (start, end); None if there is none."""
+    best: tuple[int, int] | None = None
+    at = text.find(begin) if begin else -1
+    while at >= 0 and tries > 0:
+        tries -= 1
+        end = text.find(through, at)
+        if end < 0:
+            break
+        if best is None or end + len(through) - at < best[1] - best[0]:
+            best = (at, end + len(through))
+        at = text.find(begin, at + 1)
+    return best
+
+
+def _lines_with(page: Page, needle: str) -> list[int]:
+    """The displayed lines of ``page`` where ``needle`` (normalised) starts."""
+    starts: list[int] = []
+    parts: list[str] = []
+    offset = 0
+    for text_line in page.lines:
+        starts.append(offset)
+        parts.append(normalize(plain_line(text_line)))
+        offset += len(parts[-1]) + 1
+    joined = " ".join(parts)
+    hits: list[int] = []
+    at = joined.find(needle) if needle else -1
+    while at >= 0:
+        hits.append(bisect_right(starts, at) - 1)
+        at = joined.find(needle, at + 1)
+    return hits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote_plus, urldefrag, urljoin, urlsplit
 
@@ -38,7 +38,8 @@ class Page:
     ``lines`` is the rendered text, links written as ``【id†text†domain】`` (or
     ``【id†text】`` for same-site links) and images as ``[Image: alt]``.
     ``plain`` is the same text with link markup replaced by the link text; quotes are
-    matched against it.
+    matched against it. ``headings`` numbers the lines of ``plain`` that were HTML
+    headings (h1-h6), which tell a passage what section it belongs to.
     """
 
     url: str
@@ -47,6 +48,7 @@ class Page:
     lines: tuple[str, ...]
     links: tuple[Link, ...]
     plain: str
+    headings: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,12 @@ def _wrap(line: str, width: int, size: Callable[[str], int] = len) -> list[str]:
 
 
 def _build(
-    url: str, title: str, domain: str, raw_lines: Sequence[str], links: Sequence[Link]
+    url: str,
+    title: str,
+    domain: str,
+    raw_lines: Sequence[str],
+    links: Sequence[Link],
+    headings: Collection[int] = (),
 ) -> Page:
     """A Page from logical lines holding ``\\x00id\\x00`` link placeholders."""
     by_id = {link.id: link for link in links}
@@ -197,6 +204,7 @@ def _build(
         lines=tuple(lines),
         links=tuple(links),
         plain="\n".join(plain),
+        headings=frozenset(headings),
     )
 
 
@@ -236,6 +244,7 @@ _BLOCK = frozenset(
     "summary form fieldset hr br body html center".split()
 )
 _CELL = frozenset({"td", "th"})
+_HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
 _HIDDEN_STYLE = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|opacity\s*:\s*0(?![.\d])"
     r"|font-size\s*:\s*0(?![.\d])",
@@ -287,11 +296,15 @@ class _TextBuilder:
         self.link_url: str | None = None
         self.link_text: list[str] = []
         self.pre = 0
+        self.heading = 0  # inside h1-h6
+        self.headings: list[int] = []  # indices of lines that are headings
 
     def flush(self) -> None:
         line = one_line("".join(self.current))
         self.current = []
         if line:
+            if self.heading:
+                self.headings.append(len(self.lines))
             self.lines.append(self.prefix + line)
             self.prefix = ""
 
@@ -329,6 +342,8 @@ class _TextBuilder:
                 self.prefix = "- "
             if name == "pre":
                 self.pre += 1
+            elif name in _HEADINGS:
+                self.heading += 1
 
     def end(self, tag: Tag) -> None:
         name = tag.name
@@ -346,6 +361,8 @@ class _TextBuilder:
                 self.prefix = ""
             if name == "pre":
                 self.pre -= 1
+            elif name in _HEADINGS:
+                self.heading = max(0, self.heading - 1)
 
     def walk(self, root: Tag) -> None:
         """Visit the tree without recursion (pages can nest very deeply)."""
@@ -370,11 +387,11 @@ def _parse(html: str) -> BeautifulSoup:
         return BeautifulSoup(html, "lxml")
 
 
-def _convert(url: str, soup: BeautifulSoup) -> tuple[list[str], list[Link]]:
+def _convert(url: str, soup: BeautifulSoup) -> tuple[list[str], list[Link], list[int]]:
     builder = _TextBuilder(url)
     root = soup.body or soup
     builder.walk(root)
-    return builder.lines, builder.links
+    return builder.lines, builder.links, builder.headings
 
 
 def _readable(html: str) -> BeautifulSoup | None:
@@ -400,15 +417,16 @@ def page_from_html(url: str, html: str, *, title: str | None = None, simplify: b
         h1 = soup.find("h1")
         title = head.strip() or (h1.get_text() if h1 else "")
     _strip_hidden(soup)
-    lines, links = _convert(url, soup)
+    lines, links, headings = _convert(url, soup)
     if simplify and lines:
         summary = _readable(str(soup))
         if summary is not None:
-            s_lines, s_links = _convert(url, summary)
+            s_lines, s_links, s_headings = _convert(url, summary)
             kept, total = _length(s_lines, s_links), _length(lines, links)
             if not (kept < FALLBACK_RATIO * total and kept < FALLBACK_MAX_CHARS):
-                lines, links = s_lines, s_links
-    return _build(url, one_line(sanitize(title)) or url, domain_of(url), lines, links)
+                lines, links, headings = s_lines, s_links, s_headings
+    name = one_line(sanitize(title)) or url
+    return _build(url, name, domain_of(url), lines, links, headings)
 
 
 def page_from_document(doc: Document) -> Page:

@@ -31,6 +31,7 @@ from webqa.citations import (  # noqa: F401  (re-exported: the scorer's text too
 )
 from webqa.errors import ModelError
 from webqa.models.base import Message, Policy, RewardModel
+from webqa.shortlist import keywords
 
 # -- the grounding scorer -----------------------------------------------------------
 
@@ -44,18 +45,21 @@ JUDGE_QUOTE_CHARS = 1500  # each quote is cut to this many characters in the jud
 
 @dataclass(frozen=True)
 class GroundingWeights:
-    """How the grounding score is put together. Scores land roughly in [-1, 1.3]."""
+    """How the grounding score is put together. Scores land roughly in [-1.5, 1.6]."""
 
     # Positive terms.
     support: float = 1.0  # x mean support over claim sentences (uncited ones count 0)
     relevance: float = 0.3  # x mean cosine(question, cited quote) x mean support: on-topic
     # quotes count only as far as the answer is backed by them
+    grounded_news: float = 0.3  # x share of the answer's new keywords (not in the question)
+    # that occur in the quotes it cites: the answer's own content comes from its sources
     # Penalties (a claim cited to quotes that do not back it costs as much as no citation).
     uncited: float = 0.5  # x share of claim sentences citing no existing quote
     unsupported: float = 0.5  # x sum of (1 - support) over cited claims / number of claims
     bad_citation: float = 0.2  # per citation of a quote number that does not exist ...
     max_bad_citations: int = 3  # ... counted up to this many
     empty: float = 1.0  # an empty answer scores -empty
+    no_news: float = 0.5  # an answer that adds no keyword to the question's ("It is [1].")
     # An answer that only declines ("I could not find ...") scores a constant:
     decline_no_quotes: float = 0.2  # nothing was quoted: declining is the right call
     decline_with_quotes: float = 0.0  # quotes exist: below any decently supported answer
@@ -125,9 +129,11 @@ class GroundingScorer:
 
     score = support * S + relevance * R * S - uncited * (uncited claims / claims)
             - unsupported * (sum of 1 - support over cited claims / claims)
-            - bad_citation * citations of missing quotes,
+            - bad_citation * citations of missing quotes
+            + grounded_news * G - no_news * [the claims add no keyword to the question],
     where S is the mean support over claim sentences (uncited ones count 0) and R the
-    mean question-quote similarity of the cited quotes,
+    mean question-quote similarity of the cited quotes and G the share of the claims' new
+    keywords (those not in the question) that occur in the cited quotes,
     with empty answers and pure declines handled apart (see ``GroundingWeights``).
     A cited sentence's support mixes MiniLM similarity to its best-matching cited quote
     (the whole quote, one of its sentences or one of its clauses) with, when ``judge``
@@ -229,8 +235,14 @@ class GroundingScorer:
         support = float(np.mean([s.support for s in claims]))
         uncited = sum(1 for s in claims if not s.valid)
         unbacked = sum(1.0 - s.support for s in claims if s.valid)
+        claimed = " ".join(remove_citations(s.text) for s in claims)
+        news = keywords(claimed) - keywords(question)
+        cited_words = set().union(*(keywords(quotes[n - 1].text) for n in cited_numbers))
+        grounded = len(news & cited_words) / len(news) if news else 0.0
         score = (
-            w.support * support
+            w.grounded_news * grounded
+            - (w.no_news if not news else 0.0)
+            + w.support * support
             + w.relevance * relevance * support
             - w.uncited * uncited / len(claims)
             - w.unsupported * unbacked / len(claims)

@@ -1,0 +1,58 @@
+"""The guided shortlist: ranking a page's passages against the question."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from webqa.browser.page import page_from_html, page_from_text
+from webqa.shortlist import Shortlister, keyword_overlap
+
+
+def flat(question: str, passages: Sequence[str]) -> list[float]:
+    """A ranker with no opinion: only keyword overlap can tell passages apart."""
+    return [0.0 for _ in passages]
+
+
+def test_keyword_overlap_weights_rare_words_and_matches_word_forms() -> None:
+    texts = [
+        "Exports - commodities: garments, coffee",
+        "Imports - commodities: petroleum",
+        "Exports - partners: USA",
+        "The climate is hot",
+        "Commodities are goods",
+    ]
+    scores = keyword_overlap("Which commodity does it export?", texts)
+    assert scores[0] == max(scores) and scores[0] > 0.99  # both keywords, plural forms
+    assert scores[2] > scores[1] > 0  # "export" is rarer here than "commodities"
+    assert scores[3] == 0
+    assert keyword_overlap("what is the", texts) == [0.0] * 5  # stop words only
+
+
+SECTIONS = (
+    "<h1>Guatemala</h1><p>A country in Central America.</p>"
+    "<h3>Capital</h3><p>name: Guatemala City</p>"
+    "<h3>Exchange rates</h3><p>Currency: quetzales (GTQ) per US dollar -</p>"
+    "<p>Exchange rates 2024: 7.759 (2024 est.)</p>"
+    "<h3>Climate</h3><p>tropical; hot, humid in lowlands</p>"
+)
+
+
+def test_the_passage_with_the_questions_keywords_ranks_first_and_headings_are_context() -> None:
+    page = page_from_html("zim://c/Guatemala", SECTIONS, title="Guatemala", simplify=False)
+    ranked = Shortlister("What is the currency of Guatemala?", flat)._rank(page)
+    assert ranked is not None
+    # a short section is quoted whole, from its heading
+    assert ranked.starts == [("Exchange rates", "Exchange rates 2024: 7.759 (2024 est.)")]
+    assert ranked.focus == "Currency: quetzales (GTQ) per US dollar -"  # its first line
+    capital = Shortlister("Which city is the capital?", flat, shortlist=2)._rank(page)
+    assert capital is not None and capital.starts[0] == ("Capital", "name: Guatemala City")
+    assert ("Capital", "Capital") not in capital.starts  # headings are never passages
+
+
+def test_plain_text_pages_take_a_short_line_above_as_the_heading() -> None:
+    page = page_from_text(
+        "file:///t.txt", "Intro line.\nCapital\nname: Belmopan\nMore text here.", "t"
+    )
+    ranked = Shortlister("Which city is the capital?", flat)._rank(page)
+    assert ranked is not None
+    assert ranked.starts == [("name: Belmopan", "name: Belmopan"), ("Capital", "name: Belmopan")]

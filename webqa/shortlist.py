@@ -1,0 +1,191 @@
+"""Guided browsing's shortlist: which passages of a page a quote may start with.
+
+A small model cannot find the sentence that answers a question on a long page, so in
+guided mode a page's passages are ranked against the question and a quote must start
+at one of the best (the model still decides where it ends, and everything else). The
+rank mixes a dense ranker (MiniLM cosine) with keyword overlap: the share of the
+question's keywords, weighted by how rare they are on the page, that the passage and
+its section heading contain.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from webqa.browser.env import Observation
+from webqa.browser.page import Page, is_search_page
+from webqa.citations import split_sentences
+from webqa.web.textindex import STOP_WORDS
+
+# Scores passages for relevance to the question (higher is better), e.g. MiniLM cosine.
+PassageRanker = Callable[[str, Sequence[str]], Sequence[float]]
+KEYWORD_WEIGHT = 0.3  # keyword overlap (0-1) counts this much against the cosine
+
+_ENDS = (".", "!", "?", ":", ";")
+
+
+@dataclass(frozen=True)
+class Passages:
+    starts: list[tuple[str, str]]  # (begin, through): best passages, or heading + passage
+    ends: list[str]  # every passage: a whole quote ends where one of them ends
+    focus: str  # text of the best passage (the view opens on it, a line above it on top)
+
+
+class Shortlister:
+    """The passages a guided quote may start with, per page (computed once per page).
+
+    Passages are the page's sentences (each line split into sentences). Each is ranked
+    with the heading of its section as context, so a line such as "name: Belmopan"
+    under a "Capital" heading is read as "Capital name: Belmopan"; a quote of the
+    first line under a heading may start at the heading. Pages without marked headings
+    (plain text) take a short line above without closing punctuation as its heading.
+    Headings, the page's title line and "See also:" lines are not passages.
+    """
+
+    CONTEXT_CHARS = 60  # a line above this short is context for the first sentence below
+    SECTION_CHARS = 400  # a marked section this short is quoted whole
+
+    def __init__(
+        self,
+        question: str,
+        ranker: PassageRanker | None,
+        *,
+        shortlist: int = 1,
+        min_chars: int = 20,
+    ) -> None:
+        self.question, self.ranker = question, ranker
+        self.shortlist, self.min_chars = shortlist, min_chars
+        self.cache: dict[str, tuple[list[str], list[_Candidate]]] = {}
+
+    def __call__(self, observation: Observation, k: int | None = None) -> Passages | None:
+        """The passages of the observed page, its ``k`` best (default: ``shortlist``)."""
+        page = observation.page
+        if self.ranker is None or page is None or is_search_page(page):
+            return None
+        return self._rank(page, k)
+
+    def _candidates(self, page: Page) -> tuple[list[str], list[_Candidate]]:
+        """Every sentence, and the rankable ones."""
+        marked = bool(page.headings - {0})
+        passages: list[str] = []
+        candidates: list[_Candidate] = []
+        sections: list[list[str]] = [[]]  # per section (marked pages): its heading, lines
+        heading, previous = "", ""
+        for i, line in enumerate(page.plain.splitlines()):
+            line = line.strip()
+            if not line:
+                continue
+            if marked and i in page.headings:
+                heading = previous = "" if line == page.title else line
+                sections.append([heading])
+                continue
+            sentences = split_sentences(line)
+            passages.extend(sentences)
+            sections[-1].append(line)
+            if not marked:
+                short = len(previous) <= self.CONTEXT_CHARS and not previous.endswith(_ENDS)
+                heading = previous if short else ""
+            first = previous == heading and bool(heading)
+            if line == page.title or line.startswith("See also:"):
+                previous = ""
+                continue
+            previous = line
+            for k, sentence in enumerate(sentences):
+                context = heading if (marked or k == 0) else ""
+                if len(context) + len(sentence) >= self.min_chars:
+                    candidates.append(
+                        _Candidate(context, sentence, heading, first and k == 0, sections[-1])
+                    )
+        return passages, candidates
+
+    def _rank(self, page: Page, k: int | None = None) -> Passages | None:
+        if page.url not in self.cache:
+            self.cache[page.url] = self._order(page)
+        passages, ranked = self.cache[page.url]
+        if not ranked:
+            return None
+        starts: list[tuple[str, str]] = []  # best first
+        for c in ranked[: k or self.shortlist]:
+            section = c.section
+            if (
+                c.heading
+                and section[0] == c.heading
+                and len(" ".join(section)) <= self.SECTION_CHARS
+            ):
+                # A short section (a Factbook field, say) is quoted whole, heading first.
+                starts.append((c.heading, split_sentences(section[-1])[-1]))
+                continue
+            starts.append((c.sentence, c.sentence))
+            if c.first:
+                starts.append((c.heading, c.sentence))
+        starts = list(dict.fromkeys(starts))
+        best = ranked[0]
+        short = best.heading and best.section[0] == best.heading and len(best.section) > 1
+        focus = (
+            best.section[1]
+            if short and len(" ".join(best.section)) <= self.SECTION_CHARS
+            else best.sentence
+        )
+        return Passages(starts, passages, focus)
+
+    def _order(self, page: Page) -> tuple[list[str], list[_Candidate]]:
+        """Every sentence of the page, and the rankable passages best first."""
+        passages, candidates = self._candidates(page)
+        if not candidates:
+            return passages, []
+        assert self.ranker is not None
+        texts = [f"{c.context} {c.sentence}".strip() for c in candidates]
+        scores = list(self.ranker(self.question, texts))
+        # Every passage of a page is about its title, so the title's words say nothing
+        # about which passage answers: rank against the question without them too.
+        focus = _without_words(self.question, page.title)
+        if focus != self.question:
+            scores = [(a + b) / 2 for a, b in zip(scores, self.ranker(focus, texts), strict=True)]
+        overlap = keyword_overlap(focus, [f"{c.heading} {c.sentence}" for c in candidates])
+        scores = [s + KEYWORD_WEIGHT * k for s, k in zip(scores, overlap, strict=True)]
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        return passages, [candidates[i] for i in order]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    context: str  # ranked together with the sentence
+    sentence: str
+    heading: str  # of its section ("" if none)
+    first: bool  # the first sentence under the heading
+    section: list[str]  # marked pages: the section's heading and lines so far
+
+
+def _without_words(question: str, title: str) -> str:
+    """``question`` without the words of ``title`` (unchanged if under two words remain)."""
+    drop = {w.lower() for w in re.findall(r"\w+", title)}
+    kept = [w for w in re.findall(r"\w+", question) if w.lower() not in drop]
+    return " ".join(kept) if len(kept) >= 2 else question
+
+
+_WORD = re.compile(r"\w+")
+
+
+def keywords(text: str) -> set[str]:
+    """Lower-cased words that are not stop words, cut to five letters ("exports" and
+    "export", "commodities" and "commodity" meet)."""
+    words = (w.lower() for w in _WORD.findall(text))
+    return {w[:5] for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
+
+
+def keyword_overlap(question: str, texts: Sequence[str]) -> list[float]:
+    """For each text, the share of the question's keywords it contains, each keyword
+    weighted by its rarity among ``texts`` (inverse document frequency); in [0, 1]."""
+    keys = keywords(question)
+    bags = [keywords(t) for t in texts]
+    if not keys or not bags:
+        return [0.0] * len(texts)
+    n = len(bags)
+    weight = {k: math.log((n + 1) / (sum(k in b for b in bags) + 0.5)) for k in keys}
+    total = sum(weight.values())
+    if total <= 0:
+        return [0.0] * len(texts)
+    return [sum(w for k, w in weight.items() if k in bag) / total for bag in bags]
