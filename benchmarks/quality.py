@@ -73,6 +73,8 @@ def main() -> None:
     ranker = passage_ranker() if guided and not args.closed_book else None
     setup_seconds = time.perf_counter() - t0
 
+    if args.details:
+        open(args.details, "w").close()  # a fresh file each run; lines are added as they come
     rows = []
     for k, item in enumerate(items):
         start = time.perf_counter()
@@ -133,6 +135,16 @@ def main() -> None:
         if not args.closed_book:
             row["quotes"] = [q.extract[:300] for q in quotes]
             row["trajectory"] = [s.command for s in best.steps]
+            if args.n > 1:
+                row["candidates"] = [
+                    {
+                        "answer": c.answer,
+                        "correct": correct(item, c.answer),
+                        "score": c.score,
+                        "agreement": c.agreement,
+                    }
+                    for c in result.candidates
+                ]
         rows.append(row)
         print(
             f"[{k + 1}/{len(items)}] {item['id']} {'OK ' if row['correct'] else 'ERR'} "

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from webqa import api
-from webqa.agent import AgentConfig
 from webqa.batching import BatchingPolicy, Question, run_many
 from webqa.models.base import Chat, Generation, GenerationRequest, Policy
 
@@ -73,7 +72,11 @@ def main() -> None:
     load = getattr(base, "load", None)
     if load is not None:
         load()  # not timed
-    config = AgentConfig(max_actions=args.max_actions, temperature=0.8 if args.n > 1 else 0.0)
+    # the settings `webqa batch` uses: guided browsing with the passage shortlist locally
+    config = api.agent_config(
+        args.api_base, n=args.n, max_actions=args.max_actions, temperature=None, seed=0
+    )
+    ranker = api.passage_ranker() if config.guided else None
 
     runs: list[dict[str, Any]] = []
     for k in levels:
@@ -83,7 +86,7 @@ def main() -> None:
         done = list(
             run_many(
                 questions, policy=policy, web=web, reward=None, config=config, n=args.n,
-                concurrency=k,
+                concurrency=k, ranker=ranker,
             )
         )  # fmt: skip
         seconds = time.perf_counter() - started

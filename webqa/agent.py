@@ -16,18 +16,20 @@ from dataclasses import dataclass, field, replace
 from webqa import prompting
 from webqa.answering import (
     DECLINED,
+    NOT_IN_QUOTES,
     NOTHING_FOUND,
     Reference,
     clean_citations,
     format_quotes,
     references,
+    ungrounded,
 )
 from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
 from webqa.browser.env import BrowserEnv, Observation
 from webqa.browser.page import Quote
-from webqa.citations import first_line, strip_think
+from webqa.citations import first_line, is_decline, remove_citations, strip_think
 from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
-from webqa.shortlist import PassageRanker, Shortlister
+from webqa.shortlist import PassageRanker, Shortlister, keywords
 from webqa.web.base import Web
 
 
@@ -44,6 +46,8 @@ class AgentConfig:
     shortlist: int = 1  # guided, with a ranker: quotes start at one of the k best passages
     min_passage_chars: int = 20  # shorter sentences are not offered as quote starts
     seed: int = 0  # episode i of a question samples with seed + i
+    abstain: bool = True  # an answer that adds nothing from its quotes becomes a decline
+    consensus: float = 1.0  # best-of-n adds this x each answer's agreement with the others
     greedy_first: bool = True  # best-of-n: episode 0 is greedy (shortlist 1), the rest sample
 
 
@@ -67,12 +71,19 @@ class Candidate:
     visited: tuple[str, ...]  # URLs of the pages the browser opened, in order
     end_reason: str
     removed_citations: int
-    score: float | None
+    score: float | None  # the reward model's
     seconds: float
+    agreement: float | None = None  # best-of-n: how much the other answers say the same
 
     @property
     def invalid_actions(self) -> int:
         return sum(not s.valid for s in self.steps)
+
+    def ranking(self, consensus: float) -> float | None:
+        """What best-of-n maximises: the reward, plus ``consensus`` x the agreement."""
+        if self.score is None:
+            return None
+        return self.score + consensus * (self.agreement or 0.0)
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,7 @@ class Result:
                 {
                     "answer": c.answer,
                     "score": c.score,
+                    "agreement": c.agreement,
                     "end_reason": c.end_reason,
                     "removed_citations": c.removed_citations,
                     "invalid_actions": c.invalid_actions,
@@ -220,7 +232,12 @@ def run_question(
             emit(Event("scored", i, f"{value:.3f}"))
             scored.append(_with_score(cand, value))
         candidates = scored
-    best = best_index([c.score for c in candidates])
+        if config.consensus:
+            agreement = agreements(question, [c.answer for c in candidates])
+            candidates = [
+                replace(c, agreement=a) for c, a in zip(candidates, agreement, strict=True)
+            ]
+    best = best_index([c.ranking(config.consensus) for c in candidates])
     chosen = candidates[best]
     return Result(
         question=question,
@@ -231,6 +248,28 @@ def run_question(
         model=policy.name,
         seconds=time.perf_counter() - started,
     )
+
+
+def agreements(question: str, answers: Sequence[str]) -> list[float]:
+    """For each answer, its mean agreement with the others, in [0, 1]: the overlap
+    (Jaccard) of the keywords each adds to the question. Declines and answers that add
+    nothing agree with nothing (finding nothing is no finding to agree on; the reward
+    model scores them). Best-of-n leans towards what most episodes found, the way
+    self-consistency and minimum-Bayes-risk selection do."""
+    news = [
+        set() if is_decline(remove_citations(a)) else keywords(remove_citations(a)) for a in answers
+    ]
+    news = [n - keywords(question) for n in news]
+
+    def same(a: set[str], b: set[str]) -> float:
+        return len(a & b) / len(a | b) if a and b else 0.0
+
+    if len(answers) < 2:
+        return [0.0] * len(answers)
+    return [
+        sum(same(news[i], news[j]) for j in range(len(answers)) if j != i) / (len(answers) - 1)
+        for i in range(len(answers))
+    ]
 
 
 def best_index(scores: Sequence[float | None]) -> int:
@@ -351,6 +390,8 @@ def _answer(
             answer, removed = clean_citations(strip_think(texts[e.index]), len(quotes))
             if not answer:
                 answer = NOTHING_FOUND
+            elif config.abstain and ungrounded(question, answer, quotes):
+                answer = NOT_IN_QUOTES
             refs = tuple(references(quotes))
         emit(Event("answer", e.index, answer))
         candidates.append(

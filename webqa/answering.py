@@ -6,13 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from webqa.browser.page import Quote
-from webqa.citations import find_citations, remove_citations
+from webqa.citations import find_citations, is_decline, remove_citations
+from webqa.shortlist import keywords
 
 NOTHING_FOUND = (
     "I could not find an answer to this question: browsing did not turn up any "
     "passage that answers it."
 )
 DECLINED = "I will not answer this question: {reason}."
+NOT_IN_QUOTES = (
+    "I could not find the answer: the passages I quoted do not state it (the answer I "
+    "drafted added nothing that they say)."
+)
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,17 @@ def references(quotes: Sequence[Quote]) -> list[Reference]:
         Reference(n=n, title=q.title, url=q.url, extract=q.text)
         for n, q in enumerate(quotes, start=1)
     ]
+
+
+def ungrounded(question: str, answer: str, quotes: Sequence[Quote]) -> bool:
+    """Whether ``answer`` adds nothing of its sources to the question: none of its
+    keywords that the question lacks occurs in the quotes it cites (all quotes when it
+    cites none). "It is [1]." and a name or number the quotes never mention both are.
+    Declines are not answers and are never ungrounded."""
+    text = remove_citations(answer)
+    if not text.strip() or is_decline(text):
+        return False
+    news = keywords(text) - keywords(question)
+    cited = [quotes[n - 1] for n in set(find_citations(answer)) if 1 <= n <= len(quotes)]
+    sources = set().union(*(keywords(q.text) for q in (cited or quotes)))
+    return not news & sources

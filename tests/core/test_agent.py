@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tests.fakes import FakeWeb
-from webqa.agent import AgentConfig, Event, best_index, run_question
-from webqa.answering import NOTHING_FOUND
+from webqa.agent import AgentConfig, Event, agreements, best_index, run_question
+from webqa.answering import NOT_IN_QUOTES, NOTHING_FOUND
 from webqa.browser.page import Quote
 from webqa.models.base import Chat, Generation, GenerationRequest
 from webqa.web.base import Document, SearchResult
@@ -131,7 +131,11 @@ class LengthScorer:
 
 
 def test_best_of_n_batches_episodes_and_picks_the_argmax() -> None:
-    answers = ["Short [1].", "A much longer answer about Ouagadougou [1].", "Mid answer [1]."]
+    answers = [
+        "Ouagadougou [1].",
+        "A much longer answer: the city of Ouagadougou [1].",
+        "Largest city [1].",
+    ]
     policy = ScriptedPolicy([list(GOOD), list(GOOD), list(GOOD)], answers)
     result = run_question(
         "capital?",
@@ -239,3 +243,60 @@ def test_guided_page_opens_at_its_best_passage_and_long_sections_quote_sentences
     assert on_page is not None
     assert on_page.complete(quote)
     assert not on_page.allows("Quote: History")  # the section is too long to quote whole
+
+
+def test_an_answer_that_adds_nothing_from_its_quotes_becomes_a_decline() -> None:
+    answers = ["The capital is Bobo-Dioulasso [1].", "The capital is [1].", "Ouagadougou [1]."]
+    policy = ScriptedPolicy([list(GOOD)] * 3, answers)
+    result = run_question(
+        "What is the capital?", policy=policy, web=FakeWeb([BF]), reward=LengthScorer(), n=3
+    )
+    assert [c.answer for c in result.candidates] == [NOT_IN_QUOTES, NOT_IN_QUOTES, answers[2]]
+    kept = run_question(
+        "What is the capital?",
+        policy=ScriptedPolicy([list(GOOD)], answers[:1]),
+        web=FakeWeb([BF]),
+        reward=None,
+        config=AgentConfig(abstain=False),
+    )
+    assert kept.answer == answers[0]
+
+
+def test_agreements_measure_shared_new_keywords() -> None:
+    question = "What is the capital?"
+    answers = ["It is Ouagadougou [1].", "Ouagadougou, the largest city [2].", "It is Bobo [1]."]
+    first, second, third = agreements(question, answers)
+    assert first > third and second > third
+    assert third == 0.0
+    declines = agreements(question, [NOTHING_FOUND, NOTHING_FOUND, "It is Ouagadougou [1]."])
+    assert declines == [0.0, 0.0, 0.0]  # finding nothing is nothing to agree on
+    assert agreements(question, ["Alone [1]."]) == [0.0]
+
+
+def test_best_of_n_leans_to_the_answer_most_episodes_found() -> None:
+    answers = [
+        "The largest city, Ouagadougou [1].",
+        "Its capital is Ouagadougou, the largest city [1].",
+        "Bobo-Dioulasso is the largest city in the western region of the whole country [1].",
+    ]
+    # the length scorer prefers the third; the first two share more with the rest
+    plain = run_question(
+        "capital?",
+        policy=ScriptedPolicy([list(GOOD)] * 3, list(answers)),
+        web=FakeWeb([BF]),
+        reward=LengthScorer(),
+        n=3,
+        config=AgentConfig(temperature=0.8, consensus=0.0),
+    )
+    assert plain.best == 2
+    agreed = run_question(
+        "capital?",
+        policy=ScriptedPolicy([list(GOOD)] * 3, list(answers)),
+        web=FakeWeb([BF]),
+        reward=LengthScorer(),
+        n=3,
+        config=AgentConfig(temperature=0.8, consensus=100.0),
+    )
+    ranked = [c.ranking(100.0) for c in agreed.candidates]
+    assert agreed.best == max(range(3), key=lambda i: ranked[i]) != 2
+    assert all(c.agreement is not None for c in agreed.candidates)
