@@ -29,7 +29,9 @@ _ENDS = (".", "!", "?", ":", ";")
 
 @dataclass(frozen=True)
 class Passages:
-    starts: list[tuple[str, str]]  # (begin, through): best passages, or heading + passage
+    # (begin, through): a quote starts where ``begin`` does and runs through ``through``;
+    # ``begin`` is a passage, or a heading and the line under it
+    starts: list[tuple[str, str]]
     ends: list[str]  # every passage: a whole quote ends where one of them ends
     focus: str  # text of the best passage (the view opens on it, a line above it on top)
 
@@ -115,12 +117,13 @@ class Shortlister:
                 and section[0] == c.heading
                 and len(" ".join(section)) <= self.SECTION_CHARS
             ):
-                # A short section (a Factbook field, say) is quoted whole, heading first.
-                starts.append((c.heading, split_sentences(section[-1])[-1]))
+                # A short section (a Factbook field, say) is quoted whole, heading first
+                # (located with its first line: the heading's words may recur below).
+                starts.append((f"{c.heading}\n{section[1]}", split_sentences(section[-1])[-1]))
                 continue
             starts.append((c.sentence, c.sentence))
             if c.first:
-                starts.append((c.heading, c.sentence))
+                starts.append((f"{c.heading}\n{c.sentence}", c.sentence))
         starts = list(dict.fromkeys(starts))
         best = ranked[0]
         short = best.heading and best.section[0] == best.heading and len(best.section) > 1

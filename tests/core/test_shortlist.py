@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tests.fakes import FakeWeb
+from webqa.browser.env import BrowserEnv
 from webqa.browser.page import page_from_html, page_from_text
 from webqa.shortlist import Shortlister, keyword_overlap
+from webqa.web.base import Document, SearchResult
 
 
 def flat(question: str, passages: Sequence[str]) -> list[float]:
@@ -42,10 +45,15 @@ def test_the_passage_with_the_questions_keywords_ranks_first_and_headings_are_co
     ranked = Shortlister("What is the currency of Guatemala?", flat)._rank(page)
     assert ranked is not None
     # a short section is quoted whole, from its heading
-    assert ranked.starts == [("Exchange rates", "Exchange rates 2024: 7.759 (2024 est.)")]
+    first_line = "Currency: quetzales (GTQ) per US dollar -"
+    last = "Exchange rates 2024: 7.759 (2024 est.)"
+    assert ranked.starts == [(f"Exchange rates\n{first_line}", last)]
     assert ranked.focus == "Currency: quetzales (GTQ) per US dollar -"  # its first line
     capital = Shortlister("Which city is the capital?", flat, shortlist=2)._rank(page)
-    assert capital is not None and capital.starts[0] == ("Capital", "name: Guatemala City")
+    assert capital is not None and capital.starts[0] == (
+        "Capital\nname: Guatemala City",
+        "name: Guatemala City",
+    )
     assert ("Capital", "Capital") not in capital.starts  # headings are never passages
 
 
@@ -55,4 +63,23 @@ def test_plain_text_pages_take_a_short_line_above_as_the_heading() -> None:
     )
     ranked = Shortlister("Which city is the capital?", flat)._rank(page)
     assert ranked is not None
-    assert ranked.starts == [("name: Belmopan", "name: Belmopan"), ("Capital", "name: Belmopan")]
+    assert ranked.starts == [
+        ("name: Belmopan", "name: Belmopan"),
+        ("Capital\nname: Belmopan", "name: Belmopan"),
+    ]
+
+
+def test_a_short_section_is_quoted_from_its_heading_even_when_its_lines_repeat_the_heading() -> (
+    None
+):
+    doc = Document("zim://c/Guatemala", "Guatemala", SECTIONS, clean=True)
+    env = BrowserEnv(FakeWeb([doc], {"q": [SearchResult("Guatemala", doc.url, "")]}))
+    env.reset("What is the currency of Guatemala?")
+    env.step("Search q")
+    obs = env.step("Clicked on link 0").observation
+    ranked = Shortlister(obs.question, flat)(obs)
+    assert ranked is not None
+    guided = obs.constraint(guided=True, quote_from=ranked.starts, quote_to=ranked.ends)
+    whole = "Exchange rates Currency: quetzales (GTQ) per US dollar - Exchange rates 2024: 7.759"
+    assert guided.complete(f"Quote: {whole} (2024 est.)")
+    assert not guided.allows("Quote: Exchange rates 2024")  # the last line alone
