@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--api-base", default=None)
     ap.add_argument("--max-actions", type=int, default=20)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=None, help="default: 0.8 for n > 1")
     ap.add_argument("--details", help="write one JSON line per question here")
     args = ap.parse_args()
 
@@ -88,7 +89,11 @@ def main() -> None:
             answer = strip_think(gen.text)
         else:
             config = api.agent_config(
-                args.api_base, n=args.n, max_actions=args.max_actions, temperature=None, seed=0
+                args.api_base,
+                n=args.n,
+                max_actions=args.max_actions,
+                temperature=args.temperature,
+                seed=0,
             )
             assert web is not None
             result = run_question(
@@ -162,6 +167,7 @@ def main() -> None:
     report = {
         "mode": "closed_book" if args.closed_book else f"browse_n{args.n}",
         "model": policy.name,
+        "temperature": args.temperature,
         "questions": n_items,
         "accuracy": round(sum(r["correct"] for r in rows) / n_items, 3),
         "accuracy_answerable": round(
