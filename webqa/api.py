@@ -112,6 +112,9 @@ def answer(
     return result
 
 
+LOCAL_SAMPLING_TEMPERATURE = 0.4  # best-of-n's sampled episodes, local (guided) models
+
+
 def agent_config(
     api_base: str | None,
     *,
@@ -120,14 +123,16 @@ def agent_config(
     temperature: float | None,
     seed: int,
 ) -> AgentConfig:
-    """How episodes run. Best-of-n samples (temperature 0.8, as WebGPT) unless told
-    otherwise; one episode is greedy. A small local model browses on the guided grammar
+    """How episodes run. Best-of-n keeps one greedy episode and samples the others
+    unless told otherwise: at 0.8 (WebGPT's setting) behind a server, at 0.4 for a
+    local model (on 19 dev questions the 0.5B's sampled episodes were right 1 time in
+    57 at 0.8 and 9 in 57 at 0.4). A small local model browses on the guided grammar
     with a relevance shortlist (see webqa.agent); a model behind a server gets the plain
     command set and chooses every command itself."""
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
     if temperature is None:
-        temperature = 0.8 if n > 1 else 0.0
+        temperature = 0.0 if n == 1 else (0.8 if api_base else LOCAL_SAMPLING_TEMPERATURE)
     return AgentConfig(
         max_actions=max_actions,
         temperature=temperature,

@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
     ask.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
     ask.add_argument(
-        "--temperature", type=float, help="sampling temperature (default 0, or 0.8 with -n>1)"
+        "--temperature",
+        type=float,
+        help="sampling temperature (default 0; with -n>1, 0.4 locally, 0.8 with --api-base)",
     )
     ask.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
     ask.add_argument("--seed", type=int, default=0)
@@ -105,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
     batch.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
     batch.add_argument(
-        "--temperature", type=float, help="sampling temperature (default 0, or 0.8 with -n>1)"
+        "--temperature",
+        type=float,
+        help="sampling temperature (default 0; with -n>1, 0.4 locally, 0.8 with --api-base)",
     )
     batch.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
     batch.add_argument("--seed", type=int, default=0)

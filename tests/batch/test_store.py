@@ -63,7 +63,7 @@ def test_answer_logs_every_candidate_with_steps_quotes_visits_and_scores(
         ("fetch", BF.url, True),
         ("fetch", BF.url, True),
     ]
-    assert (record.seed, record.temperature, record.summary.score) == (5, 0.8, rows[0].score)
+    assert (record.seed, record.temperature, record.summary.score) == (5, 0.4, rows[0].score)
     assert rows[0].score == float(len(result.candidates[0].answer))
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from tests.fakes import FakeWeb
 from webqa.agent import AgentConfig, Event, agreements, best_index, run_question
 from webqa.answering import NOT_IN_QUOTES, NOTHING_FOUND
@@ -300,3 +302,21 @@ def test_best_of_n_leans_to_the_answer_most_episodes_found() -> None:
     ranked = [c.ranking(100.0) for c in agreed.candidates]
     assert agreed.best == max(range(3), key=lambda i: ranked[i]) != 2
     assert all(c.agreement is not None for c in agreed.candidates)
+
+
+def test_agent_config_sampling_temperature_by_backend() -> None:
+    from webqa import api
+    from webqa.errors import InputError
+
+    local = api.agent_config(None, n=4, max_actions=10, temperature=None, seed=0)
+    served = api.agent_config(
+        "http://127.0.0.1:1/v1", n=4, max_actions=10, temperature=None, seed=0
+    )
+    single = api.agent_config(None, n=1, max_actions=10, temperature=None, seed=0)
+    told = api.agent_config(None, n=4, max_actions=10, temperature=0.7, seed=0)
+    assert (local.temperature, local.guided, local.shortlist) == (0.4, True, 3)
+    assert (served.temperature, served.guided) == (0.8, False)
+    assert (single.temperature, single.shortlist) == (0.0, 1)
+    assert told.temperature == 0.7
+    with pytest.raises(InputError):
+        api.agent_config(None, n=0, max_actions=10, temperature=None, seed=0)
