@@ -29,7 +29,7 @@ from webqa.browser.env import BrowserEnv, Observation
 from webqa.browser.page import Quote
 from webqa.citations import first_line, is_decline, remove_citations, strip_think
 from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
-from webqa.shortlist import PassageRanker, Shortlister, keywords
+from webqa.shortlist import PassageRanker, Shortlister, new_keywords
 from webqa.web.base import Web
 
 
@@ -257,9 +257,8 @@ def agreements(question: str, answers: Sequence[str]) -> list[float]:
     model scores them). Best-of-n leans towards what most episodes found, the way
     self-consistency and minimum-Bayes-risk selection do."""
     news = [
-        set() if is_decline(remove_citations(a)) else keywords(remove_citations(a)) for a in answers
+        set() if is_decline(remove_citations(a)) else new_keywords(question, a) for a in answers
     ]
-    news = [n - keywords(question) for n in news]
 
     def same(a: set[str], b: set[str]) -> float:
         return len(a & b) / len(a | b) if a and b else 0.0
@@ -295,10 +294,8 @@ def _constraint(
     return e.observation.constraint(guided=True, quote_from=passages.starts, quote_to=passages.ends)
 
 
-def _open_at_best(e: _Episode, config: AgentConfig, shortlist: Shortlister) -> Observation:
+def _open_at_best(e: _Episode, shortlist: Shortlister) -> Observation:
     """Guided: a page just opened shows from its best passage (the one a quote may start at)."""
-    if not (config.constrain and config.guided):
-        return e.observation
     passages = shortlist(e.observation, e.shortlist)
     return e.observation if passages is None else e.env.show(passages.focus)
 
@@ -350,8 +347,8 @@ def _browse(
                 if result.terminated or result.truncated:
                     e.done = True
                     e.end_reason = str(result.info.get("end_reason", "ended"))
-                elif error is None and command.startswith("Clicked on link"):
-                    e.observation = _open_at_best(e, config, shortlist)
+                elif guided and error is None and command.startswith("Clicked on link"):
+                    e.observation = _open_at_best(e, shortlist)
 
 
 def _answer(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from webqa.browser.page import Quote
 from webqa.citations import find_citations, is_decline, remove_citations
-from webqa.shortlist import keywords
+from webqa.shortlist import keywords, new_keywords
 
 NOTHING_FOUND = (
     "I could not find an answer to this question: browsing did not turn up any "
@@ -68,7 +68,7 @@ def ungrounded(question: str, answer: str, quotes: Sequence[Quote]) -> bool:
     text = remove_citations(answer)
     if not text.strip() or is_decline(text):
         return False
-    news = keywords(text) - keywords(question)
+    news = new_keywords(question, text)
     cited = [quotes[n - 1] for n in set(find_citations(answer)) if 1 <= n <= len(quotes)]
     sources = set().union(*(keywords(q.text) for q in (cited or quotes)))
     return not news & sources

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from webqa.browser.env import Observation
 from webqa.browser.page import Page, is_search_page
-from webqa.citations import split_sentences
+from webqa.citations import remove_citations, split_sentences
 from webqa.web.textindex import STOP_WORDS
 
 # Scores passages for relevance to the question (higher is better), e.g. MiniLM cosine.
@@ -111,28 +111,28 @@ class Shortlister:
             return None
         starts: list[tuple[str, str]] = []  # best first
         for c in ranked[: k or self.shortlist]:
-            section = c.section
-            if (
-                c.heading
-                and section[0] == c.heading
-                and len(" ".join(section)) <= self.SECTION_CHARS
-            ):
+            if self._whole(c):
                 # A short section (a Factbook field, say) is quoted whole, heading first
                 # (located with its first line: the heading's words may recur below).
-                starts.append((f"{c.heading}\n{section[1]}", split_sentences(section[-1])[-1]))
+                starts.append((f"{c.heading}\n{c.section[1]}", split_sentences(c.section[-1])[-1]))
                 continue
             starts.append((c.sentence, c.sentence))
             if c.first:
                 starts.append((f"{c.heading}\n{c.sentence}", c.sentence))
         starts = list(dict.fromkeys(starts))
         best = ranked[0]
-        short = best.heading and best.section[0] == best.heading and len(best.section) > 1
-        focus = (
-            best.section[1]
-            if short and len(" ".join(best.section)) <= self.SECTION_CHARS
-            else best.sentence
-        )
+        focus = best.section[1] if self._whole(best) else best.sentence
         return Passages(starts, passages, focus)
+
+    def _whole(self, c: _Candidate) -> bool:
+        """Whether ``c``'s section (its heading and the lines under it, ``c``'s among
+        them) is short enough to be quoted whole."""
+        section = c.section
+        return (
+            bool(c.heading)
+            and section[0] == c.heading
+            and (len(" ".join(section)) <= self.SECTION_CHARS)
+        )
 
     def _order(self, page: Page) -> tuple[list[str], list[_Candidate]]:
         """Every sentence of the page, and the rankable passages best first."""
@@ -177,6 +177,12 @@ def keywords(text: str) -> set[str]:
     "export", "commodities" and "commodity" meet)."""
     words = (w.lower() for w in _WORD.findall(text))
     return {w[:5] for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
+
+
+def new_keywords(question: str, text: str) -> set[str]:
+    """The keywords of ``text`` (citation marks aside) that ``question`` does not have:
+    what an answer adds to its question."""
+    return keywords(remove_citations(text)) - keywords(question)
 
 
 def keyword_overlap(question: str, texts: Sequence[str]) -> list[float]:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import pytest
 
 from tests.fakes import FakeWeb
-from webqa.agent import AgentConfig, Event, agreements, best_index, run_question
+from webqa.agent import AgentConfig, Event, Result, agreements, best_index, run_question
 from webqa.answering import NOT_IN_QUOTES, NOTHING_FOUND
 from webqa.browser.page import Quote
 from webqa.models.base import Chat, Generation, GenerationRequest
@@ -281,24 +281,21 @@ def test_best_of_n_leans_to_the_answer_most_episodes_found() -> None:
         "Its capital is Ouagadougou, the largest city [1].",
         "Bobo-Dioulasso is the largest city in the western region of the whole country [1].",
     ]
+
     # the length scorer prefers the third; the first two share more with the rest
-    plain = run_question(
-        "capital?",
-        policy=ScriptedPolicy([list(GOOD)] * 3, list(answers)),
-        web=FakeWeb([BF]),
-        reward=LengthScorer(),
-        n=3,
-        config=AgentConfig(temperature=0.8, consensus=0.0),
-    )
+    def run(consensus: float) -> Result:
+        return run_question(
+            "capital?",
+            policy=ScriptedPolicy([list(GOOD)] * 3, list(answers)),
+            web=FakeWeb([BF]),
+            reward=LengthScorer(),
+            n=3,
+            config=AgentConfig(temperature=0.8, consensus=consensus),
+        )
+
+    plain = run(0.0)
     assert plain.best == 2
-    agreed = run_question(
-        "capital?",
-        policy=ScriptedPolicy([list(GOOD)] * 3, list(answers)),
-        web=FakeWeb([BF]),
-        reward=LengthScorer(),
-        n=3,
-        config=AgentConfig(temperature=0.8, consensus=100.0),
-    )
+    agreed = run(100.0)
     ranked = [c.ranking(100.0) for c in agreed.candidates]
     assert agreed.best == max(range(3), key=lambda i: ranked[i]) != 2
     assert all(c.agreement is not None for c in agreed.candidates)

@@ -31,7 +31,7 @@ from webqa.citations import (  # noqa: F401  (re-exported: the scorer's text too
 )
 from webqa.errors import ModelError
 from webqa.models.base import Message, Policy, RewardModel
-from webqa.shortlist import keywords
+from webqa.shortlist import keywords, new_keywords
 
 # -- the grounding scorer -----------------------------------------------------------
 
@@ -235,8 +235,7 @@ class GroundingScorer:
         support = float(np.mean([s.support for s in claims]))
         uncited = sum(1 for s in claims if not s.valid)
         unbacked = sum(1.0 - s.support for s in claims if s.valid)
-        claimed = " ".join(remove_citations(s.text) for s in claims)
-        news = keywords(claimed) - keywords(question)
+        news = new_keywords(question, " ".join(s.text for s in claims))
         cited_words = set().union(*(keywords(quotes[n - 1].text) for n in cited_numbers))
         grounded = len(news & cited_words) / len(news) if news else 0.0
         score = (
