@@ -188,3 +188,35 @@ def test_runs_of_whitespace_are_not_canonical() -> None:
     assert not c.allows("Quote: Its    ")
     assert not c.allows("Search a     b")
     assert c.complete("Quote: Its citizens")
+
+
+PASSAGES = "Intro line. Capital: Ouagadougou is the capital. It lies inland. The end."
+
+
+def _guided(starts: dict[int, int], **kw: bool) -> CommandConstraint:
+    return CommandConstraint(
+        [0, 4], PASSAGES, kinds={"Quote"}, quote_starts=starts, exact=True, **kw
+    )
+
+
+def test_forced_text_is_what_every_valid_command_goes_on_with() -> None:
+    at = PASSAGES.index("Capital")
+    least = PASSAGES.index(" It lies")
+    one = _guided({at: least})
+    passage = PASSAGES[at:least]
+    assert one.forced("") == "Quote: " + passage  # one passage: the whole of it
+    assert one.forced("Quote: Capi") == passage[len("Capi") :]
+    assert one.forced("Quote: " + passage) == ""  # it may end here (or run on)
+    assert one.forced("Quote: Intro") == ""  # not a valid prefix: nothing to force
+    two = _guided({at: least, 0: 11})
+    assert two.forced("") == "Quote: "  # the passages part at once
+    both = _guided({at: least, PASSAGES.index("It lies"): len(PASSAGES)})
+    assert both.forced("Quote: ") == ""
+    assert both.forced("Quote: It") == " lies inland. The end."
+    clicks = CommandConstraint([0, 4], "", kinds={"Click"}, exact=True)
+    assert clicks.forced("") == "Clicked on link "  # the id is the model's choice
+    assert CommandConstraint([7], "", kinds={"Click"}).forced("") == "Clicked on link 7"
+    assert C.forced("") == "" and C.forced("Sc") == "rolled "
+    assert C.forced("Quote: The") == ""  # a free quote is never forced
+    for constraint, text in ((one, ""), (both, "Quote: It"), (C, "Sc")):
+        assert constraint.allows(text + constraint.forced(text))

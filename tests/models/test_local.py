@@ -341,3 +341,36 @@ def test_prefix_cache_keeps_constraints(exact_pair: tuple[LocalPolicy, LocalPoli
     for result in results:
         assert constraint.complete(result.text), result
     assert results == plain.generate(requests)
+
+
+PAGE = (
+    "Burkina Faso is a landlocked country in West Africa. Its capital and largest city is "
+    "Ouagadougou. It has a population of about 23 million. Its currency is the CFA franc."
+)
+
+
+def test_forced_text_is_fed_in_one_step(
+    exact_pair: tuple[LocalPolicy, LocalPolicy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webqa.browser.commands import CommandConstraint
+    from webqa.models import decoding
+
+    cached, plain = exact_pair
+    at, least = PAGE.index("Its capital"), PAGE.index(" It has")
+    ends = [PAGE.index(s) + len(s) for s in ("Ouagadougou.", "million.", "franc.")]
+    quote = CommandConstraint(
+        [0], PAGE, kinds={"Quote"}, quote_starts={at: least}, quote_ends=ends, exact=True
+    )
+    asked = chat("What is the capital of Burkina Faso?", BROWSE)
+    forced = GenerationRequest(chat=asked, max_new_tokens=96, constraint=quote)
+    passes: list[int] = []
+    real = decoding.last_logits
+    monkeypatch.setattr(decoding, "last_logits", lambda *a: passes.append(1) or real(*a))
+    [result] = plain.generate([forced])
+    assert result.text.startswith("Quote: " + PAGE[at:least]) and quote.complete(result.text)
+    assert result.tokens > 15 and len(passes) <= result.tokens / 3  # not a pass per token
+    # rows with forced text, free text and other constraints decode together as alone
+    mixed = [forced, *browsing(OBSERVATIONS[:2], Commands()), *greedy(PROMPTS[:2])]
+    for policy in (plain, cached):
+        assert policy.generate(mixed) == [policy.generate([r])[0] for r in mixed]
+

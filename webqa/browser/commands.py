@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -269,6 +270,7 @@ class CommandConstraint:
         fixed = [c for c in fixed if c not in self._exclude]
         if kinds is not None:
             fixed = [c for c in fixed if _kind(c) in kinds]
+        self._fixed = tuple(fixed)
         self._complete = frozenset(c for c in fixed if not c.endswith(" "))
         self._prefixes = frozenset(c[:i] for c in fixed for i in range(len(c) + 1))
         self._open = [k for k in ("Search ", "Find in page: ", "Quote: ") if k in fixed]
@@ -338,3 +340,34 @@ class CommandConstraint:
         if text in self._exclude:
             return False
         return text in self._complete or self._check(text, whole=True)
+
+    def forced(self, text: str) -> str:
+        """The text every valid command growing from ``text`` goes on with next.
+
+        Empty where ``text`` may end here or the commands part at once. Used by the
+        decoder to feed such text in one step instead of a token at a time: with
+        ``kinds={"Click"}`` it is "Clicked on link "; with one ``quote_starts`` entry
+        and ``exact`` quotes, the whole passage through its least end.
+        """
+        if not self.allows(text) or self.complete(text):
+            return ""
+        keyword = next((k for k in self._open if text.startswith(k)), None)
+        if keyword is not None:
+            return self._forced_quote(text[len(keyword) :]) if keyword == "Quote: " else ""
+        rests = [c[len(text) :] for c in self._fixed if c.startswith(text) and c != text]
+        head = os.path.commonprefix(rests) if rests else ""
+        if head and text + head in self._open:  # the keyword itself, then maybe its argument
+            head += self.forced(text + head)
+        return head if self.allows(text + head) else ""
+
+    def _forced_quote(self, arg: str) -> str:
+        if self._starts is None or not self._exact:
+            return ""  # a free quote (or one folded to lower case) is the model's to write
+        needle = self._fold(arg)
+        rests = [
+            self._page[at + len(needle) : least]
+            for at, least in self._starts.items()
+            if self._page.startswith(needle, at)
+        ]
+        head = os.path.commonprefix(rests) if rests else ""
+        return head if head and self._quote_ok(arg + head, whole=False) else ""
