@@ -1,5 +1,13 @@
 """webqa: WebGPT made real. A language model browses, quotes and writes cited answers."""
 
+import os as _os
+import sys as _sys
+
+# torch's OpenMP threads, when idle, sleep instead of spinning (see
+# webqa.models.local.default_threads). Read once, when torch starts: so only if it has not.
+if "torch" not in _sys.modules:
+    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from webqa.agent import AgentConfig, Candidate, Result
 from webqa.answering import Reference
 from webqa.api import answer, answer_many

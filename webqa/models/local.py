@@ -41,13 +41,22 @@ PREFIX_ENTRIES = 4  # prefix caches kept (least recently used dropped first)
 
 
 def default_threads() -> int:
-    """Threads for torch: $WEBQA_THREADS, else one core fewer than this process may use.
+    """Threads for torch: $WEBQA_THREADS, else every core this process may use (at most
+    8), or one fewer where torch's OpenMP threads spin while they wait.
 
-    Leaving a core free matters more than it looks: torch's OpenMP threads wait for
-    each other at every operation, so when another busy process takes one of their
-    cores, decoding slows down dozens of times (measured on a shared 2-core machine:
-    SmolLM2 at 0.5 tok/s with 2 threads against 32 tok/s with 1; on a quiet machine 2
-    threads are only ~25% faster than 1). At most 8.
+    Spinning is what makes extra threads dangerous: torch's threads wait for each other
+    at every operation, so when another busy thread or process takes one of their cores,
+    spinning threads slow decoding down several times. Importing webqa before torch sets
+    ``OMP_WAIT_POLICY=PASSIVE`` (unless it is set), and then both cores are a clear win
+    (measured on this 2-core machine, Qwen 0.5B decoding, tok/s):
+
+    ========================  =========  ==========
+    threads, wait policy      quiet      one core busy
+    ========================  =========  ==========
+    1                         ~11        11.4
+    2, spinning (default)     20.1       5.7
+    2, passive                15.7       11.3
+    ========================  =========  ==========
     """
     override = os.environ.get("WEBQA_THREADS", "").strip()
     if override:
@@ -59,7 +68,8 @@ def default_threads() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         cores = os.cpu_count() or 1
-    return max(1, min(cores - 1, 8))
+    passive = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+    return max(1, min(cores if passive else cores - 1, 8))
 
 
 class LocalPolicy:
