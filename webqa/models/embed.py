@@ -105,7 +105,8 @@ class Embedder:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         with self._lock:
             cached = {t: self._cache[t] for t in texts if t in self._cache}
-        missing = list(dict.fromkeys(t for t in texts if t not in cached))
+        # by length, so that a batch pads its texts to about their own length
+        missing = sorted(dict.fromkeys(t for t in texts if t not in cached), key=len)
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
             rows = self._encode(batch)
