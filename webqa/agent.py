@@ -47,8 +47,12 @@ class AgentConfig:
     min_passage_chars: int = 20  # shorter sentences are not offered as quote starts
     seed: int = 0  # episode i of a question samples with seed + i
     abstain: bool = True  # an answer that adds nothing from its quotes becomes a decline
-    consensus: float = 1.0  # best-of-n adds this x each answer's agreement with the others
+    consensus: float = 0.0  # best-of-n adds this x each answer's agreement with the others
     greedy_first: bool = True  # best-of-n: episode 0 is greedy (shortlist 1), the rest sample
+    # best-of-n: the greedy episode's ranking gets this much more than a sampled one's (its
+    # answer is the policy's likeliest: the 0.5B's greedy answers were right 21 times in
+    # 40, its sampled ones 9 in 57), so a sample replaces it only when clearly better
+    greedy_prior: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,10 @@ def run_question(
             candidates = [
                 replace(c, agreement=a) for c, a in zip(candidates, agreement, strict=True)
             ]
-    best = best_index([c.ranking(config.consensus) for c in candidates])
+    rankings = [c.ranking(config.consensus) for c in candidates]
+    if config.greedy_first and n > 1 and rankings[0] is not None:
+        rankings[0] += config.greedy_prior
+    best = best_index(rankings)
     chosen = candidates[best]
     return Result(
         question=question,

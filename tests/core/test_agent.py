@@ -156,6 +156,37 @@ def test_best_of_n_batches_episodes_and_picks_the_argmax() -> None:
     assert [c.score for c in result.candidates] == [float(len(a)) for a in answers]
 
 
+class TableScorer:
+    """A known scorer: each answer's score is looked up."""
+
+    name = "table"
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+
+    def score(self, question: str, quotes: Sequence[Quote], answer: str) -> float:
+        return self.table[answer]
+
+
+def test_a_sampled_answer_replaces_the_greedy_one_only_when_clearly_better() -> None:
+    greedy, sampled = "Ouagadougou [1].", "The capital is Ouagadougou, the largest city [1]."
+
+    def best(margin: float, prior: float = 0.3) -> Result:
+        return run_question(
+            "capital?",
+            policy=ScriptedPolicy([list(GOOD)] * 2, [greedy, sampled]),
+            web=FakeWeb([BF]),
+            reward=TableScorer({greedy: 0.5, sampled: 0.5 + margin}),
+            n=2,
+            config=AgentConfig(temperature=0.8, greedy_prior=prior),
+        )
+
+    assert best(0.2).answer == greedy  # within the greedy episode's prior
+    assert best(0.4).answer == sampled
+    assert best(0.2, prior=0.0).answer == sampled
+    assert [c.score for c in best(0.2).candidates] == [0.5, 0.7]  # scores stay the reward's
+
+
 def test_best_index_prefers_first_on_ties_and_ignores_missing() -> None:
     assert best_index([1.0, 3.0, 3.0]) == 1
     assert best_index([None, 0.5, None]) == 1

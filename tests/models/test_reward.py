@@ -200,7 +200,7 @@ def test_declining_and_empty_answers(scorer: GroundingScorer) -> None:
     assert scorer.score(QUESTION, [], decline) > scorer.score(QUESTION, [], UNCITED)
     assert scorer.details(QUESTION, [], decline).declined
     with_quotes = scorer.score(QUESTION, QUOTES, decline)
-    assert with_quotes == pytest.approx(0.0)
+    assert with_quotes == pytest.approx(scorer.weights.decline_with_quotes)
     assert scorer.score(QUESTION, QUOTES, SUPPORTED) > with_quotes
     assert scorer.score(QUESTION, QUOTES, UNCITED) < with_quotes
     empty = scorer.details(QUESTION, QUOTES, "  \n")

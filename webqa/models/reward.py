@@ -62,7 +62,9 @@ class GroundingWeights:
     no_news: float = 0.5  # an answer that adds no keyword to the question's ("It is [1].")
     # An answer that only declines ("I could not find ...") scores a constant:
     decline_no_quotes: float = 0.2  # nothing was quoted: declining is the right call
-    decline_with_quotes: float = 0.0  # quotes exist: below any decently supported answer
+    # quotes exist: a weakly supported answer should not beat owning up that they do not
+    # answer the question (on dev, sampled answers to unanswerable questions scored 0.37-0.42)
+    decline_with_quotes: float = 0.3
     # A cited sentence's support, in [0, 1].
     judge_share: float = 0.6  # judge's P(yes) share when a judge is given; rest is similarity
     sim_floor: float = 0.25  # MiniLM cosine at or below this gives similarity support 0
