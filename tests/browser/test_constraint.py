@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -193,7 +194,7 @@ def test_runs_of_whitespace_are_not_canonical() -> None:
 PASSAGES = "Intro line. Capital: Ouagadougou is the capital. It lies inland. The end."
 
 
-def _guided(starts: dict[int, int], **kw: bool) -> CommandConstraint:
+def _guided(starts: dict[int, int], **kw: Any) -> CommandConstraint:
     return CommandConstraint(
         [0, 4], PASSAGES, kinds={"Quote"}, quote_starts=starts, exact=True, **kw
     )
@@ -220,3 +221,11 @@ def test_forced_text_is_what_every_valid_command_goes_on_with() -> None:
     assert C.forced("Quote: The") == ""  # a free quote is never forced
     for constraint, text in ((one, ""), (both, "Quote: It"), (C, "Sc")):
         assert constraint.allows(text + constraint.forced(text))
+
+
+def test_forced_quote_text_runs_on_to_the_next_place_it_may_end() -> None:
+    at, least = PASSAGES.index("Capital"), PASSAGES.index(" It lies")
+    ends = [least, PASSAGES.index(" The end"), len(PASSAGES)]
+    c = _guided({at: least}, quote_ends=ends)
+    assert c.forced("Quote: " + PASSAGES[at:least]) == ""  # it may end here
+    assert c.forced("Quote: " + PASSAGES[at : least + 1]) == "It lies inland."

@@ -426,3 +426,11 @@ def test_guided_quote_starts_at_the_heading_nearest_its_passage() -> None:
     assert guided.complete("Quote: Capital name: Belmopan")
     assert not guided.allows("Quote: capital, Belize City")  # the earlier "capital"
     assert not guided.allows("Back")  # a page is quoted before the browser leaves it
+    env.step("Quote: Capital name: Belmopan")
+    again = env.observation.constraint(
+        guided=True, quote_from=[("Capital", "name: Belmopan"), ("Most people", "Most people")]
+    )
+    assert not again.allows("Quote: Capital")  # quoted already: not offered again
+    assert again.complete("Quote: Most people live in the former capital, Belize City.")
+    done = env.observation.constraint(guided=True, quote_from=[("Capital", "name: Belmopan")])
+    assert not done.allows("Quote:") and done.complete("End: Answer")

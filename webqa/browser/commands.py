@@ -364,10 +364,12 @@ class CommandConstraint:
         if self._starts is None or not self._exact:
             return ""  # a free quote (or one folded to lower case) is the model's to write
         needle = self._fold(arg)
-        rests = [
-            self._page[at + len(needle) : least]
-            for at, least in self._starts.items()
-            if self._page.startswith(needle, at)
-        ]
+        rests = []
+        for at, least in self._starts.items():
+            if self._page.startswith(needle, at):
+                here = at + len(needle)
+                if here >= least and self._ends is not None:  # on to the next place to end
+                    least = min((e for e in self._ends if e > here), default=here)
+                rests.append(self._page[here:least])
         head = os.path.commonprefix(rests) if rests else ""
         return head if head and self._quote_ok(arg + head, whole=False) else ""

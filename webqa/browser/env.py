@@ -122,10 +122,14 @@ class Observation:
             text = page.plain
             flat = normalize(text)
             starts = {}
+            done = [normalize(q.text) for q in self.quotes if q.url == page.url]
             for begin, through in quote_from:
                 span = _tightest(flat, normalize(begin).strip(), normalize(through).strip())
-                if span is not None:
+                # a passage already quoted from here is not offered again
+                if span is not None and not any(flat.startswith(d, span[0]) for d in done):
                     starts[span[0]] = span[1]
+            if not starts:
+                kinds.discard("Quote")
             if quote_to is not None:
                 ends = [
                     at + len(n)
