@@ -49,7 +49,12 @@ def main() -> None:
     ap.add_argument("--api-base", default=None)
     ap.add_argument("--max-actions", type=int, default=20)
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--temperature", type=float, default=None, help="default: 0.8 for n > 1")
+    ap.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="default for n > 1: 0.4 locally, 0.8 with --api-base (see api.agent_config)",
+    )
     ap.add_argument("--details", help="write one JSON line per question here")
     args = ap.parse_args()
 
@@ -167,7 +172,11 @@ def main() -> None:
     report = {
         "mode": "closed_book" if args.closed_book else f"browse_n{args.n}",
         "model": policy.name,
-        "temperature": args.temperature,
+        "temperature": api.agent_config(
+            args.api_base, n=args.n, max_actions=1, temperature=args.temperature, seed=0
+        ).temperature
+        if not args.closed_book
+        else None,
         "questions": n_items,
         "accuracy": round(sum(r["correct"] for r in rows) / n_items, 3),
         "accuracy_answerable": round(
