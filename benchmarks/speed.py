@@ -94,6 +94,7 @@ def main() -> None:
 
     from webqa import api
     from webqa.agent import run_question
+    from webqa.models.embed import shared_embedder
 
     policy = api.load_policy(args.model)
     web = api.open_web()
@@ -104,11 +105,17 @@ def main() -> None:
         api.agent_config(None, n=4, max_actions=20, temperature=None, seed=0),
         greedy_first=False,
     )
+    # untimed: load the models and the index, and compute the system prompt's cache, so
+    # that neither timed run pays for what the other then gets for free; and each timed
+    # run starts with no page embeddings kept (both open the same pages)
+    run_question(args.question, policy=policy, web=web, reward=None, n=1, ranker=ranker)
+    shared_embedder().clear()
     start = time.perf_counter()
     batched = run_question(
         args.question, policy=policy, web=web, reward=None, n=4, config=config, ranker=ranker
     )
     report["best_of_4_batched_s"] = round(time.perf_counter() - start, 1)
+    shared_embedder().clear()
     start = time.perf_counter()
     for i in range(4):
         run_question(

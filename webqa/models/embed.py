@@ -99,6 +99,11 @@ class Embedder:
                 self._tokenizer, self._model = tokenizer, model
             return self._tokenizer, self._model
 
+    def clear(self) -> None:
+        """Forget the embeddings kept so far (benchmarks time from a clean slate)."""
+        with self._lock:
+            self._cache.clear()
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length embeddings of ``texts``, one row each, in order."""
         if not texts:
@@ -150,9 +155,14 @@ def relevance(embedder: Embedder, query: str, passages: Sequence[str]) -> list[f
 _shared: Embedder | None = None
 
 
-def passage_ranker() -> Callable[[str, Sequence[str]], list[float]]:
-    """The agent's passage ranker: MiniLM relevance, one shared embedder per process."""
+def shared_embedder() -> Embedder:
+    """The one MiniLM embedder of this process (the passage ranker's)."""
     global _shared
     if _shared is None:
         _shared = Embedder()
-    return partial(relevance, _shared)
+    return _shared
+
+
+def passage_ranker() -> Callable[[str, Sequence[str]], list[float]]:
+    """The agent's passage ranker: MiniLM relevance, one shared embedder per process."""
+    return partial(relevance, shared_embedder())
