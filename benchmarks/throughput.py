@@ -1,6 +1,6 @@
 """Batch throughput: questions per minute at concurrency K, and tokens/s against one stream.
 
-    .venv/bin/python benchmarks/throughput.py --limit 8 --concurrency 1,2,4,8
+    .venv/bin/python benchmarks/throughput.py --limit 16 --concurrency 1,2,4,8
 
 Runs the dev questions (default ../shared/eval/dev.jsonl) through the same executor as
 ``webqa batch`` and ``answer_many`` (``webqa.batching.run_many``; a local model behind a
@@ -53,7 +53,7 @@ class Counting:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("questions", nargs="?", default=str(DEV), help="a dev.jsonl file")
-    parser.add_argument("--limit", type=int, default=8, help="the first N questions")
+    parser.add_argument("--limit", type=int, default=16, help="the first N questions")
     parser.add_argument("--concurrency", default="1,2,4,8", help="comma-separated K values")
     parser.add_argument("--model", default=None, help="default: the default local model")
     parser.add_argument("--api-base", default=None, help="an OpenAI-compatible server instead")
