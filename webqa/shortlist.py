@@ -49,6 +49,7 @@ class Shortlister:
 
     CONTEXT_CHARS = 60  # a line above this short is context for the first sentence below
     SECTION_CHARS = 400  # a marked section this short is quoted whole
+    PREFILTER = 96  # on pages with more passages, only this many by keyword overlap
 
     def __init__(
         self,
@@ -140,11 +141,15 @@ class Shortlister:
         if not candidates:
             return passages, []
         assert self.ranker is not None
-        texts = [f"{c.context} {c.sentence}".strip() for c in candidates]
-        scores = list(self.ranker(self.question, texts))
         # Every passage of a page is about its title, so the title's words say nothing
         # about which passage answers: rank against the question without them too.
         focus = _without_words(self.question, page.title)
+        if len(candidates) > self.PREFILTER:  # a long page: MiniLM reads the likeliest
+            overlap = keyword_overlap(focus, [f"{c.heading} {c.sentence}" for c in candidates])
+            best = sorted(range(len(candidates)), key=lambda i: -overlap[i])[: self.PREFILTER]
+            candidates = [candidates[i] for i in sorted(best)]
+        texts = [f"{c.context} {c.sentence}".strip() for c in candidates]
+        scores = list(self.ranker(self.question, texts))
         if focus != self.question:
             scores = [(a + b) / 2 for a, b in zip(scores, self.ranker(focus, texts), strict=True)]
         overlap = keyword_overlap(focus, [f"{c.heading} {c.sentence}" for c in candidates])

@@ -83,3 +83,24 @@ def test_a_short_section_is_quoted_from_its_heading_even_when_its_lines_repeat_t
     whole = "Exchange rates Currency: quetzales (GTQ) per US dollar - Exchange rates 2024: 7.759"
     assert guided.complete(f"Quote: {whole} (2024 est.)")
     assert not guided.allows("Quote: Exchange rates 2024")  # the last line alone
+
+
+def test_on_a_long_page_only_the_passages_sharing_keywords_reach_the_ranker() -> None:
+    filler = "".join(
+        f"<h3>Field {i}</h3><p>Plain words about topic number {i} go here.</p>" for i in range(150)
+    )
+    html = f"<h1>Mali</h1>{filler}<h3>Capital</h3><p>name: Bamako, on the Niger</p>"
+    page = page_from_html("zim://c/Mali", html, title="Mali", simplify=False)
+    seen: list[int] = []
+
+    def counting(question: str, passages: Sequence[str]) -> list[float]:
+        seen.append(len(passages))
+        return [0.0 for _ in passages]
+
+    ranked = Shortlister("What is the capital of Mali?", counting)._rank(page)
+    assert ranked is not None and ranked.starts[0][0] == "Capital\nname: Bamako, on the Niger"
+    assert seen and max(seen) == Shortlister.PREFILTER  # not all 151 sections
+    short = page_from_html("zim://c/M", "<h1>M</h1><p>One line here about it.</p>", title="M")
+    seen.clear()
+    Shortlister("What is M?", counting)._rank(short)
+    assert seen and set(seen) == {1}  # a short page is ranked whole
