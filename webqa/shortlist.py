@@ -144,15 +144,16 @@ class Shortlister:
         # Every passage of a page is about its title, so the title's words say nothing
         # about which passage answers: rank against the question without them too.
         focus = _without_words(self.question, page.title)
+        # keyword overlap, rarity weighed over the whole page
+        overlap = keyword_overlap(focus, [f"{c.heading} {c.sentence}" for c in candidates])
         if len(candidates) > self.PREFILTER:  # a long page: MiniLM reads the likeliest
-            overlap = keyword_overlap(focus, [f"{c.heading} {c.sentence}" for c in candidates])
             best = sorted(range(len(candidates)), key=lambda i: -overlap[i])[: self.PREFILTER]
             candidates = [candidates[i] for i in sorted(best)]
+            overlap = [overlap[i] for i in sorted(best)]
         texts = [f"{c.context} {c.sentence}".strip() for c in candidates]
         scores = list(self.ranker(self.question, texts))
         if focus != self.question:
             scores = [(a + b) / 2 for a, b in zip(scores, self.ranker(focus, texts), strict=True)]
-        overlap = keyword_overlap(focus, [f"{c.heading} {c.sentence}" for c in candidates])
         scores = [s + KEYWORD_WEIGHT * k for s, k in zip(scores, overlap, strict=True)]
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])
         return passages, [candidates[i] for i in order]

@@ -123,7 +123,6 @@ class _Row:
     before_pending: torch.Tensor | None = None  # the logits that chose the first of them
     rewind: int = 0  # set by pick(): the loop must forget this many fed tokens
     unfed: int = 0  # tokens at the end of ids the model has not been fed yet
-    forced: int = 0  # tokens that forced text added (fed without a choice)
 
     def pick(self, logits: torch.Tensor, vocab: Vocabulary) -> None:
         """Choose the next token from this row's logits, or finish the row."""
@@ -465,11 +464,12 @@ def decode_batch(
 
 def _force(row: _Row, vocab: Vocabulary) -> None:
     """Append the text ``row``'s constraint forces next (if any) as tokens, unfed."""
-    forced = getattr(row.request.constraint, "forced", None)
-    if forced is None or row.done or row.pending:
+    constraint = row.request.constraint
+    forced = getattr(constraint, "forced", None)
+    if constraint is None or forced is None or row.done or row.pending:
         return
     text = forced(row.text)
-    if text and not row.request.constraint.complete(row.text + text):  # type: ignore[union-attr]
+    if text and not constraint.complete(row.text + text):
         # the model goes on from here: leave it the space before the next word, which
         # byte-level BPE spells with the word (" Paris"), not as a token of its own
         text = text[: max(0, text.rfind(" "))]
@@ -488,7 +488,6 @@ def _force(row: _Row, vocab: Vocabulary) -> None:
     row.text = joined
     row.unfed += len(tokens)
     row.before_pending = None
-    row.forced += len(tokens)
     row.check_limits(vocab)
 
 
