@@ -316,6 +316,25 @@ def test_prefix_cache_decodes_as_without_it(exact_pair: tuple[LocalPolicy, Local
     assert (cached.prefix_misses, cached.prefix_hits) == (1, 4)
 
 
+def test_a_batch_may_mix_prefixes(exact_pair: tuple[LocalPolicy, LocalPolicy]) -> None:
+    """Browsing commands and answers in one batch: each row starts from its own prefix."""
+    cached, plain = exact_pair
+    writer = "You write short answers from quotes.\n" * 12 + "Cite quotes as [1]."
+    requests = browsing(OBSERVATIONS[:2], Commands()) + [
+        GenerationRequest(
+            chat=chat("Quote 1: Hamlet is by Shakespeare. Who?", writer), max_new_tokens=8
+        ),
+        GenerationRequest(chat=chat("Hi", "Be brief."), max_new_tokens=4),  # no prefix kept
+    ]
+    expected = plain.generate(requests)
+    cached._prefixes.clear()
+    misses = cached.prefix_misses
+    assert cached.generate(requests) == expected
+    assert cached.prefix_misses - misses == 2 and len(cached._prefixes) == 2
+    assert cached.generate(requests[::-1]) == expected[::-1]
+    assert cached.prefix_misses - misses == 2
+
+
 def test_prefix_cache_is_kept_for_a_few_prefixes(
     exact_pair: tuple[LocalPolicy, LocalPolicy],
 ) -> None:

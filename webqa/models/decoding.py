@@ -13,10 +13,11 @@ clicks are allowed, a quote's passage once its start is chosen) is fed to the mo
 one step instead of a token per step: measured on the guided episodes, a quote went
 from ~6 s to ~1-2 s.
 
-With a ``prefix`` (the KV cache of tokens every prompt starts with, from
-``prefix_cache``), only each prompt's rest is run: in the joined cache the padding sits
-between the shared prefix and each rest, masked out, and the position ids count on from
-the prefix over real tokens only.
+With ``prefixes`` (for each prompt, the KV cache of tokens it starts with, from
+``prefix_cache``: a system prompt most calls share), only each prompt's rest is run.
+Rows may start from different prefixes (a batch that mixes browsing commands and
+answers) or none. The joined cache is left-padded: each row's tokens end together, the
+padding before them masked out, and position ids count real tokens only.
 
 This module imports torch at the top, so only ``LocalPolicy``'s methods import it.
 """
@@ -377,7 +378,7 @@ def prefix_cache(model: Any, tokens: Sequence[int]) -> Any | None:
     """The KV cache of ``tokens`` alone (a batch of one), for ``decode_batch``'s prefix.
 
     None where the model's cache has layers other than plain growing ones (sliding
-    windows, linear attention): padding after a prefix would confuse those.
+    windows, linear attention): padding in front of a row would confuse those.
     """
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
@@ -396,18 +397,22 @@ def decode_batch(
     vocab: Vocabulary,
     prompts: Sequence[Sequence[int]],
     requests: Sequence[GenerationRequest],
-    prefix: tuple[int, Any] | None = None,
+    prefixes: Sequence[tuple[int, Any] | None] | None = None,
 ) -> list[Generation]:
     """Generate a completion for every prompt in one batched decode.
 
-    ``prefix`` is ``(length, cache)``: every prompt starts with the same ``length``
-    tokens (and has at least one more), whose KV cache from ``prefix_cache`` is
-    ``cache``. It is copied, never changed.
+    ``prefixes``, one per prompt, is ``(length, cache)`` or None: the prompt starts with
+    ``length`` tokens (and has at least one more) whose KV cache from ``prefix_cache`` is
+    ``cache``. Caches are copied, never changed.
 
     Prompts are run one at a time (a CPU gains nothing from batching them, and a batch
     would pay for the padding) and their caches joined; the decode steps then run
     together. Text that a row's constraint forces (``forced``) is fed in one step.
     """
+    if prefixes is None:
+        prefixes = [None] * len(prompts)
+    if len(prefixes) != len(prompts):
+        raise ValueError("one prefix (or None) is needed for each prompt")
     rows = [
         _Row(
             request=request,
@@ -424,11 +429,11 @@ def decode_batch(
     live = [i for i, row in enumerate(rows) if not row.done]
     if not live:
         return [row.result(vocab) for row in rows]
-    length, stored = prefix if prefix is not None else (0, None)
-    if any(len(prompts[i]) <= length for i in live):
-        raise ValueError("a prompt is no longer than the shared prefix")
+    starts = [prefixes[i] or (0, None) for i in live]
+    if any(len(prompts[i]) <= length for i, (length, _) in zip(live, starts, strict=True)):
+        raise ValueError("a prompt is no longer than its prefix")
     logits, cache, mask, positions = _prefill(
-        model, [[*prompts[i], *rows[i].ids] for i in live], length, stored, vocab.pad_id
+        model, [[*prompts[i], *rows[i].ids] for i in live], starts, vocab.pad_id
     )
     for i in live:
         rows[i].unfed = 0
@@ -492,10 +497,10 @@ def _force(row: _Row, vocab: Vocabulary) -> None:
 
 
 def _prefill(
-    model: Any, prompts: Sequence[Sequence[int]], length: int, stored: Any, pad_id: int
+    model: Any, prompts: Sequence[Sequence[int]], starts: Sequence[tuple[int, Any]], pad_id: int
 ) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
-    """Run each prompt after the shared ``length`` tokens (cache ``stored``) on its own,
-    then join the caches: ``[prefix][padding][rest]`` rows, the padding masked out.
+    """Run each prompt after its prefix (``(length, cache)``; ``(0, None)`` for none) on
+    its own, then join the caches left-padded, the padding masked out.
 
     Returns the float32 logits of each prompt's last token (CPU), the joined cache, the
     attention mask and each row's last position id.
@@ -504,7 +509,7 @@ def _prefill(
     from transformers.cache_utils import DynamicLayer
 
     device = model.device
-    if stored is None and any(
+    if all(stored is None for _, stored in starts) and any(
         type(layer) is not DynamicLayer for layer in DynamicCache(config=model.config).layers
     ):  # sliding windows or linear attention: one left-padded batch, as generate() does
         ids, mask, places = left_pad(prompts, pad_id, device)
@@ -512,38 +517,35 @@ def _prefill(
         first = last_logits(model, ids, mask, places, cache).cpu()
         return first, cache, mask, places[:, -1:].cpu()
     logits, caches = [], []
-    for prompt in prompts:
+    for prompt, (length, stored) in zip(prompts, starts, strict=True):
         cache = copy.deepcopy(stored) if stored is not None else DynamicCache(config=model.config)
         rest = torch.tensor([list(prompt[length:])], dtype=torch.long, device=device)
         places = torch.arange(length, len(prompt), device=device).unsqueeze(0)
         ones = torch.ones((1, len(prompt)), dtype=torch.long, device=device)
         logits.append(last_logits(model, rest, ones, places, cache).cpu())
         caches.append(cache)
-    rests = [len(p) - length for p in prompts]
-    width = max(rests)
+    sizes = [len(p) for p in prompts]
+    width = max(sizes)
     joined = DynamicCache(config=model.config)
     for index, layer in enumerate(joined.layers):
         parts: Any = [c.layers[index] for c in caches]  # DynamicLayers (see prefix_cache)
-        keys = [_pad_after(p.keys, length, width - n) for p, n in zip(parts, rests, strict=True)]
-        values = [
-            _pad_after(p.values, length, width - n) for p, n in zip(parts, rests, strict=True)
-        ]
+        keys = [_pad_before(p.keys, width - n) for p, n in zip(parts, sizes, strict=True)]
+        values = [_pad_before(p.values, width - n) for p, n in zip(parts, sizes, strict=True)]
         fresh: Any = layer
         fresh.update(torch.cat(keys), torch.cat(values))
-    mask = torch.zeros((len(prompts), length + width), dtype=torch.long)
-    mask[:, :length] = 1
-    for row, n in enumerate(rests):
-        mask[row, length + width - n :] = 1
-    positions = torch.tensor([[len(p) - 1] for p in prompts], dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, n in enumerate(sizes):
+        mask[row, width - n :] = 1
+    positions = torch.tensor([[n - 1] for n in sizes], dtype=torch.long)
     return torch.cat(logits), joined, mask.to(device), positions
 
 
-def _pad_after(states: torch.Tensor, length: int, pad: int) -> torch.Tensor:
-    """``states`` ([1, heads, tokens, dim]) with ``pad`` zero positions after ``length``."""
+def _pad_before(states: torch.Tensor, pad: int) -> torch.Tensor:
+    """``states`` ([1, heads, tokens, dim]) after ``pad`` zero positions."""
     if pad <= 0:
         return states
     zeros = states.new_zeros((*states.shape[:2], pad, states.shape[3]))
-    return torch.cat([states[:, :, :length], zeros, states[:, :, length:]], dim=-2)
+    return torch.cat([zeros, states], dim=-2)
 
 
 def _step_inputs(

@@ -79,10 +79,10 @@ class LocalPolicy:
     id (see ``resolve_model``). ``threads`` caps torch's intra-op threads (the setting is
     process-wide); ``cache_dir`` is where converted models are kept.
 
-    With ``prefix_cache`` (the default), ``generate`` runs the tokens that every prompt
-    of a batch starts with (up to the start of the last message's text, e.g. a long
-    system prompt) once, keeps their KV cache for later calls (the few most recently
-    used prefixes), and runs only each prompt's rest on top of it.
+    With ``prefix_cache`` (the default), ``generate`` runs the tokens a prompt starts
+    with (up to the start of its last message's text: a long system prompt) once, keeps
+    their KV cache for later calls (the few most recently used prefixes), and runs only
+    each prompt's rest on top of it. One batch may mix prompts of different prefixes.
     """
 
     def __init__(
@@ -108,6 +108,7 @@ class LocalPolicy:
         self.prefix_hits = 0  # generate calls that found their prefix's cache kept
         self.prefix_misses = 0  # ... and that had to compute it
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._heads: OrderedDict[tuple[Message, ...], list[int]] = OrderedDict()  # chat heads
         self.load_seconds: float | None = None  # how long load() took
         self.converted = False  # whether load() had to convert a GGUF first
         self._model: Any = None
@@ -157,8 +158,8 @@ class LocalPolicy:
         prompts = [self.encode_chat(request.chat) for request in requests]
         try:
             with torch.inference_mode():
-                prefix = self._prefix(requests[0].chat, prompts)
-                return decode_batch(self._model, self._vocab, prompts, requests, prefix)
+                prefixes = self._prefixes_for(requests, prompts)
+                return decode_batch(self._model, self._vocab, prompts, requests, prefixes)
         except (RuntimeError, ValueError) as error:
             raise ModelError(f"{self.name}: generation failed: {error}") from error
 
@@ -197,48 +198,69 @@ class LocalPolicy:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _prefix(self, chat: Chat, prompts: Sequence[list[int]]) -> tuple[int, Any] | None:
-        """``(length, cache)`` of the prefix all ``prompts`` share, or None (not worth it).
+    def _prefixes_for(
+        self, requests: Sequence[GenerationRequest], prompts: Sequence[list[int]]
+    ) -> list[tuple[int, Any] | None]:
+        """For each prompt, ``(length, cache)`` of the prefix kept for it, or None.
 
-        The prefix ends where the first chat's last message's text begins (so the next
-        step's prompt, with the same system prompt, finds it again), or earlier where
-        the prompts part, and always leaves each prompt at least one token of its own.
+        A prompt's prefix ends where its chat's last message's text begins (a system
+        prompt, so the next step's prompt finds it again) and leaves it at least one
+        token of its own. Prompts of one call may have different prefixes (browsing
+        commands and answers batched together); each distinct one is computed once.
         """
         if not self.prefix_cache:
-            return None
+            return [None] * len(prompts)
         from webqa.models.decoding import prefix_cache
 
-        first = prompts[0]
-        length = min(min(len(p) for p in prompts) - 1, self._head_length(chat, first))
-        for prompt in prompts[1:]:
-            length = min(length, _common_length(first, prompt))
-        if length < PREFIX_MIN_TOKENS:
-            return None
-        key = tuple(first[:length])
+        found: list[tuple[int, Any] | None] = []
+        seen: dict[tuple[int, ...], Any] = {}
+        for request, prompt in zip(requests, prompts, strict=True):
+            length = min(len(prompt) - 1, self._head_length(request.chat, prompt))
+            if length < PREFIX_MIN_TOKENS or not self.prefix_cache:
+                found.append(None)
+                continue
+            key = tuple(prompt[:length])
+            if key not in seen:
+                seen[key] = self._kept_prefix(key, prefix_cache)
+            cache = seen[key]
+            found.append((length, cache) if cache is not None else None)
+        return found
+
+    def _kept_prefix(self, key: tuple[int, ...], compute: Any) -> Any | None:
+        """The kept cache of ``key``, computed (and kept) if new; None where the model's
+        cache cannot take a prefix (then prefixes are off from now on)."""
         cache = self._prefixes.get(key)
         if cache is not None:
             self._prefixes.move_to_end(key)
             self.prefix_hits += 1
-            return length, cache
-        cache = prefix_cache(self._model, key)
-        if cache is None:  # a model whose cache cannot take a prefix: stop trying
+            return cache
+        cache = compute(self._model, key)
+        if cache is None:
             self.prefix_cache = False
             return None
         self.prefix_misses += 1
         self._prefixes[key] = cache
         while len(self._prefixes) > PREFIX_ENTRIES:
             self._prefixes.popitem(last=False)
-        return length, cache
+        return cache
 
     def _head_length(self, chat: Chat, prompt: list[int]) -> int:
         """How many of ``prompt``'s tokens come before the text of ``chat``'s last message."""
         if not chat:
             return len(prompt)
-        probe: list[Message] = [*chat[:-1], replace(chat[-1], content="")]
-        try:
-            return _common_length(prompt, self.encode_chat(probe))
-        except ModelError:  # a template that rejects an empty message
-            return len(prompt)
+        probe: tuple[Message, ...] = (*chat[:-1], replace(chat[-1], content=""))
+        head = self._heads.get(probe)
+        if head is not None:
+            self._heads.move_to_end(probe)
+        else:
+            try:
+                head = self.encode_chat(probe)
+            except ModelError:  # a template that rejects an empty message
+                return len(prompt)
+            self._heads[probe] = head
+            while len(self._heads) > PREFIX_ENTRIES:
+                self._heads.popitem(last=False)
+        return _common_length(prompt, head)
 
     def encode_chat(self, chat: Chat) -> list[int]:
         """The prompt token ids: the model's own chat template, ready for the reply."""
