@@ -45,6 +45,11 @@ class AgentConfig:
     guided: bool = True  # and to a sound browsing procedure (see Observation.constraint)
     shortlist: int = 1  # guided, with a ranker: quotes start at one of the k best passages
     min_passage_chars: int = 20  # shorter sentences are not offered as quote starts
+    # guided, with a ranker: once a page gave a quote, may the episode leave it (follow a
+    # link, go back, search again)? Off, it quotes more of the page or ends. On the 40 dev
+    # questions the 0.5B, free to leave, followed link 0 in 35 and ended on the next page
+    # without quoting it, every time: off gave the same 40 answers 27% faster.
+    explore: bool = False
     seed: int = 0  # episode i of a question samples with seed + i
     abstain: bool = True  # an answer that adds nothing from its quotes becomes a decline
     consensus: float = 0.0  # best-of-n adds this x each answer's agreement with the others
@@ -298,7 +303,9 @@ def _constraint(
     passages = shortlist(e.observation, e.shortlist)
     if passages is None:
         return e.observation.constraint(guided=True)
-    return e.observation.constraint(guided=True, quote_from=passages.starts, quote_to=passages.ends)
+    return e.observation.constraint(
+        guided=True, quote_from=passages.starts, quote_to=passages.ends, explore=config.explore
+    )
 
 
 def _open_at_best(e: _Episode, shortlist: Shortlister) -> Observation:

@@ -434,3 +434,25 @@ def test_guided_quote_starts_at_the_heading_nearest_its_passage() -> None:
     assert again.complete("Quote: Most people live in the former capital, Belize City.")
     done = env.observation.constraint(guided=True, quote_from=[("Capital", "name: Belmopan")])
     assert not done.allows("Quote:") and done.complete("End: Answer")
+    assert done.complete("Back") and done.allows("Search ")  # free to leave a quoted page
+
+
+def test_guided_without_exploring_a_quoted_page_is_quoted_more_or_ended() -> None:
+    html = "<h1>Belize</h1><p>Capital: Belmopan. See <a href='/bc'>Belize City</a>.</p>"
+    html += "<p>Most people live in Belize City.</p>"
+    web = FakeWeb([Document("https://x.org/bz", "Belize", html, clean=True)])
+    env = BrowserEnv(web)
+    env.reset("What is the capital of Belize?")
+    env.step("Search Belize")
+    env.step("Clicked on link 0")
+    passages = [("Capital", "Belmopan."), ("Most people", "Belize City.")]
+    env.step("Quote: Capital: Belmopan.")
+    stay = env.observation.constraint(guided=True, quote_from=passages, explore=False)
+    assert stay.complete("End: Answer") and stay.complete("Quote: Most people live in Belize City.")
+    for leave in ("Clicked on link 0", "Back", "Search Belize City"):
+        assert not stay.allows(leave), leave
+    free = env.observation.constraint(guided=True, quote_from=passages)  # explore: the default
+    assert free.complete("Clicked on link 0")
+    env.step("Quote: Most people live in Belize City.")
+    last = env.observation.constraint(guided=True, quote_from=passages, explore=False)
+    assert last.complete("End: Answer") and last.forced("") == "End: Answer"

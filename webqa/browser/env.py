@@ -71,6 +71,7 @@ class Observation:
         guided: bool = False,
         quote_from: Sequence[tuple[str, str]] | None = None,
         quote_to: Sequence[str] | None = None,
+        explore: bool = True,
     ) -> CommandConstraint:
         """Constrained decoding of a command valid here (build once per step).
 
@@ -78,8 +79,9 @@ class Observation:
         that cannot follow the command set on their own: search first; from results,
         open a result not yet opened (search again only after one was opened); on a
         page, quote from the visible text, find, scroll or go back, and follow links,
-        search again or answer only once the page gave a quote. Nothing is decided for
-        the model: it still chooses the query, the result, the passage and when to stop.
+        search again or answer only once the page gave a quote (see ``explore``).
+        Nothing is decided for the model: it still chooses the query, the result, the
+        passage and when to stop.
         ``quote_from`` (guided only) names passages of the page as (begin, through): a
         quote may start with ``begin`` and must run at least through ``through`` (e.g.
         the passages most relevant to the question); quotes may then come from anywhere
@@ -87,6 +89,9 @@ class Observation:
         a page is quoted before the browser leaves it (a small model otherwise backs out
         of pages that hold the answer);
         ``quote_to`` names passages a whole quote must end with (e.g. every sentence).
+        ``explore`` (with ``quote_from``): once the page gave a quote, the browser may
+        leave it (follow a link, go back, search again); without it, the next command
+        quotes more of the page or ends.
         """
         page = self.page
         quotable = page is not None and not is_search_page(page)
@@ -110,8 +115,8 @@ class Observation:
             if quote_from is None:
                 kinds = {"Quote", "Find", "Scroll", "Back"}
             else:  # the page opened at its best passage: quote it before leaving
-                kinds = {"Quote", "Back"} if quoted else {"Quote"}
-            if quoted:
+                kinds = {"Quote", "Back"} if quoted and explore else {"Quote"}
+            if quoted and (explore or quote_from is None):
                 kinds |= {"Click", "Search"}
         if self.quotes:
             kinds.add("End: Answer")
