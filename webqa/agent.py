@@ -326,9 +326,19 @@ def _browse(
     guided = config.constrain and config.guided and shortlist.ranker is not None
     with ThreadPoolExecutor(max_workers=max(1, len(episodes))) as pool:
         while active := [e for e in episodes if not e.done]:
+            # Guided episodes start with the question as the query (see first_search); a
+            # step whose grammar admits one command takes it without asking the model.
+            decided: dict[int, str] = {}
             requests = []
-            asking = [e for e in active if not (guided and not e.steps)]
-            for e in asking:
+            for e in active:
+                if guided and not e.steps:
+                    decided[e.index] = first_search(e.observation.question)
+                    continue
+                constraint = _constraint(e, config, shortlist)
+                only = constraint.only() if constraint is not None else None
+                if only is not None:
+                    decided[e.index] = only
+                    continue
                 chat = browse_chat(e.observation, guided=guided)
                 emit(Event("prompt", e.index, _show(chat)))
                 requests.append(
@@ -336,16 +346,15 @@ def _browse(
                         chat=chat,
                         max_new_tokens=config.command_max_tokens,
                         temperature=e.temperature,
-                        constraint=_constraint(e, config, shortlist),
+                        constraint=constraint,
                         stop=("\n",),
                         seed=e.seed * 1000 + len(e.steps),
                     )
                 )
             generations = iter(policy.generate(requests) if requests else [])
-            # Guided episodes start with the question as the query (see first_search).
             commands = [
-                first_search(e.observation.question)
-                if guided and not e.steps
+                decided[e.index]
+                if e.index in decided
                 else first_line(strip_think(next(generations).text))
                 for e in active
             ]

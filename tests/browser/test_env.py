@@ -456,3 +456,5 @@ def test_guided_without_exploring_a_quoted_page_is_quoted_more_or_ended() -> Non
     env.step("Quote: Most people live in Belize City.")
     last = env.observation.constraint(guided=True, quote_from=passages, explore=False)
     assert last.complete("End: Answer") and last.forced("") == "End: Answer"
+    assert last.only() == "End: Answer"  # the agent takes it without asking the model
+    assert stay.only() is None and free.only() is None

@@ -21,7 +21,10 @@ BF = Document(
 
 
 class ScriptedPolicy:
-    """Plays fixed browsing commands (one list per episode) and fixed answers."""
+    """Plays fixed browsing commands (one list per episode: the command for each step,
+    found by the request's seed, ``episode * 1000 + step``) and fixed answers. A step the
+    agent takes without asking (the guided first search, a step with one admissible
+    command) skips its script entry."""
 
     name = "scripted"
 
@@ -37,8 +40,8 @@ class ScriptedPolicy:
         out = []
         for r in requests:
             if r.chat[0].content.startswith("You answer questions by browsing"):
-                episode = r.seed // 1000 if r.seed is not None else 0
-                out.append(Generation(self.scripts[episode].pop(0), tokens=5))
+                episode, step = divmod(r.seed if r.seed is not None else 0, 1000)
+                out.append(Generation(self.scripts[episode][step], tokens=5))
             else:
                 out.append(Generation(self.answers.pop(0), tokens=10))
         return out
@@ -102,7 +105,7 @@ def test_no_quotes_means_nothing_found_and_no_answer_call() -> None:
         policy=policy,
         web=FakeWeb([BF]),
         reward=None,
-        config=AgentConfig(max_actions=2),
+        config=AgentConfig(max_actions=2, guided=False),
     )
     assert result.answer == NOTHING_FOUND
     assert result.references == ()
@@ -147,7 +150,10 @@ def test_best_of_n_batches_episodes_and_picks_the_argmax() -> None:
         n=3,
         config=AgentConfig(temperature=0.8),
     )
-    assert policy.batches == [3, 3, 3, 3, 3]  # 4 browsing steps then 3 answers, each batched
+    # search, quote, end, then 3 answers, each batched; the click (the results page's one
+    # link, the only command the grammar admits there) is taken without asking
+    assert policy.batches == [3, 3, 3, 3]
+    assert [s.command for s in result.candidates[0].steps] == GOOD
     # episode 0 stays greedy, browsing and answering; the others sample
     assert [r.temperature for r in policy.requests[:3]] == [0.0, 0.8, 0.8]
     assert [r.temperature for r in policy.requests[-3:]] == [0.0, 0.8, 0.8]
@@ -209,7 +215,7 @@ def belmopan_ranker(question: str, passages: Sequence[str]) -> list[float]:
 
 
 def test_guided_quotes_start_at_the_ranked_passages_and_end_at_a_sentence() -> None:
-    script = ["Clicked on link 0", "Quote: Capital name: Belmopan", "End: Answer"]
+    script = ["(the question)", "Clicked on link 0", "Quote: Capital name: Belmopan"]
     policy = ScriptedPolicy([script], ["Belmopan [1]."])
     result = run_question(
         "What is the capital of Belize?",
@@ -225,9 +231,11 @@ def test_guided_quotes_start_at_the_ranked_passages_and_end_at_a_sentence() -> N
     # the question is the first query (no model call), the prompt shows the guided example
     first = result.candidates[0].steps[0]
     assert first.command == "Search What is the capital of Belize?"
-    assert len(policy.requests) == 4  # click, quote, end, answer
+    # the one result is opened and, its one passage quoted, browsing ends without asking
+    assert [s.command for s in result.candidates[0].steps[1:]] == [*script[1:], "End: Answer"]
+    assert len(policy.requests) == 2  # the quote and the answer
     assert "Find in page" not in policy.requests[0].chat[0].content
-    on_page = policy.requests[1].constraint
+    on_page = policy.requests[0].constraint
     assert on_page is not None
     assert on_page.complete("Quote: Capital name: Belmopan")  # a short section, whole
     assert not on_page.complete("Quote: name: Belmopan")  # ... from its heading
@@ -258,7 +266,7 @@ LONG = Document(
 
 def test_guided_page_opens_at_its_best_passage_and_long_sections_quote_sentences() -> None:
     quote = "Quote: The capital moved to Belmopan in 1970."
-    script = ["Clicked on link 0", quote, "End: Answer"]
+    script = ["(the question)", "Clicked on link 0", quote]
     policy = ScriptedPolicy([script], ["Belmopan [1]."])
     run_question(
         "When did the capital move?",
@@ -268,11 +276,11 @@ def test_guided_page_opens_at_its_best_passage_and_long_sections_quote_sentences
         config=AgentConfig(shortlist=1),
         ranker=belmopan_ranker,
     )
-    seen = policy.requests[1].chat[-1].content
+    seen = policy.requests[0].chat[-1].content
     window = seen.split("●Text\n")[1]
     assert window.splitlines()[1] == "The capital moved to Belmopan in 1970."  # one line above
     assert "Filler sentence number 0 " not in seen
-    on_page = policy.requests[1].constraint
+    on_page = policy.requests[0].constraint
     assert on_page is not None
     assert on_page.complete(quote)
     assert not on_page.allows("Quote: History")  # the section is too long to quote whole

@@ -341,6 +341,14 @@ class CommandConstraint:
             return False
         return text in self._complete or self._check(text, whole=True)
 
+    def only(self) -> str | None:
+        """The one command this grammar admits, or None where there is a choice (the
+        guided grammar's ``End: Answer`` once a page has no passage left to quote):
+        such a step needs no model call."""
+        if len(self._fixed) == 1 and self._fixed[0] in self._complete:
+            return self._fixed[0]
+        return None
+
     def forced(self, text: str) -> str:
         """The text every valid command growing from ``text`` goes on with next.
 
