@@ -1,6 +1,6 @@
 """Batch throughput: questions per minute at concurrency K, and tokens/s against one stream.
 
-    .venv/bin/python benchmarks/throughput.py --limit 16 --concurrency 1,2,4,8
+    .venv/bin/python benchmarks/throughput.py --max-actions 10 --concurrency 1,2,4,8
 
 Runs the dev questions (default ../shared/eval/dev.jsonl) through the same executor as
 ``webqa batch`` and ``answer_many`` (``webqa.batching.run_many``; a local model behind a
@@ -37,10 +37,13 @@ class Counting:
         self.name = policy.name
         self.lock = threading.Lock()
         self.calls = self.tokens = self.prompt_tokens = 0
+        self.model_seconds = 0.0
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        started = time.perf_counter()
         out = self.policy.generate(requests)
         with self.lock:
+            self.model_seconds += time.perf_counter() - started
             self.calls += 1
             self.tokens += sum(g.tokens for g in out)
             self.prompt_tokens += sum(g.prompt_tokens for g in out)
@@ -50,10 +53,27 @@ class Counting:
         return self.policy.yes_probability(chats)
 
 
+def _decode_split(before: Any, after: Any) -> dict[str, Any]:
+    """Prefill and decode-step totals between two ``DecodeStats`` snapshots."""
+    if before is None or after is None:
+        return {}
+    steps = after.steps - before.steps
+    prefill = after.prefill_seconds - before.prefill_seconds
+    tokens = after.prefill_tokens - before.prefill_tokens
+    return {
+        "prefill_seconds": round(prefill, 1),
+        "prefill_tokens": tokens,
+        "prefill_tokens_per_second": round(tokens / max(prefill, 1e-9), 1),
+        "decode_steps": steps,
+        "decode_step_seconds": round(after.step_seconds - before.step_seconds, 1),
+        "mean_rows_per_step": round((after.step_rows - before.step_rows) / max(steps, 1), 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("questions", nargs="?", default=str(DEV), help="a dev.jsonl file")
-    parser.add_argument("--limit", type=int, default=16, help="the first N questions")
+    parser.add_argument("--limit", type=int, default=0, help="the first N questions (0: all)")
     parser.add_argument("--concurrency", default="1,2,4,8", help="comma-separated K values")
     parser.add_argument("--model", default=None, help="default: the default local model")
     parser.add_argument("--api-base", default=None, help="an OpenAI-compatible server instead")
@@ -64,7 +84,7 @@ def main() -> None:
     rows = [json.loads(line) for line in Path(args.questions).read_text().splitlines() if line]
     questions = [
         Question(r["question"], id=str(r.get("id", i)), index=i)
-        for i, r in enumerate(rows[: args.limit])
+        for i, r in enumerate(rows[: args.limit or None])
     ]
     levels = [int(k) for k in args.concurrency.split(",")]
     web = api.open_web()
@@ -82,6 +102,9 @@ def main() -> None:
     for k in levels:
         counting = Counting(base)
         policy: Policy = counting if args.api_base else BatchingPolicy(counting, max_batch=32)
+        before = getattr(base, "decode_stats", None)
+        before = before.copy() if before is not None else None
+        cpu = time.process_time()
         started = time.perf_counter()
         done = list(
             run_many(
@@ -90,6 +113,7 @@ def main() -> None:
             )
         )  # fmt: skip
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         stats = policy.stats if isinstance(policy, BatchingPolicy) else None
         if isinstance(policy, BatchingPolicy):
             policy.close()
@@ -105,6 +129,11 @@ def main() -> None:
                 "mean_batch": round(stats.items / stats.batches, 2) if stats else None,
                 "failed": sum(not d.ok for d in done),
                 "answers": {d.question.id: d.answer for d in done},
+                # where the time went: CPU use, time inside model calls, and (local model)
+                # prefill and decode steps; the rest is browsing and page ranking
+                "cpu_cores_busy": round(cpu / seconds, 2),
+                "model_seconds": round(counting.model_seconds, 1),
+                **_decode_split(before, getattr(base, "decode_stats", None)),
             }
         )
     one = next((r for r in runs if r["concurrency"] == 1), None)

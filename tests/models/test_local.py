@@ -335,6 +335,21 @@ def test_a_batch_may_mix_prefixes(exact_pair: tuple[LocalPolicy, LocalPolicy]) -
     assert cached.prefix_misses - misses == 2
 
 
+def test_decode_stats_count_prefill_tokens_and_steps(
+    exact_pair: tuple[LocalPolicy, LocalPolicy],
+) -> None:
+    _, plain = exact_pair
+    plain.load()
+    before = plain.decode_stats.copy()
+    request = GenerationRequest(chat=chat("Say something.", "Be brief."), max_new_tokens=5)
+    [result] = plain.generate([request])
+    after = plain.decode_stats
+    assert after.prefill_tokens - before.prefill_tokens == len(plain.encode_chat(request.chat))
+    assert after.steps - before.steps == after.step_rows - before.step_rows  # one row
+    assert result.tokens - 1 <= after.steps - before.steps <= result.tokens
+    assert after.prefill_seconds > before.prefill_seconds
+
+
 def test_prefix_cache_is_kept_for_a_few_prefixes(
     exact_pair: tuple[LocalPolicy, LocalPolicy],
 ) -> None:

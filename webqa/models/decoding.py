@@ -28,8 +28,9 @@ import codecs
 import copy
 import inspect
 import random
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -97,6 +98,20 @@ class Vocabulary:
             batch, skip_special_tokens=False, clean_up_tokenization_spaces=False
         )
         return [str(text) for text in texts]
+
+
+@dataclass
+class DecodeStats:
+    """Where ``decode_batch``'s time went, summed over calls (for benchmarks)."""
+
+    prefill_seconds: float = 0.0
+    prefill_tokens: int = 0  # prompt tokens run (those after a kept prefix)
+    steps: int = 0  # decode steps (one forward pass for every live row)
+    step_seconds: float = 0.0
+    step_rows: int = 0  # rows summed over steps
+
+    def copy(self) -> DecodeStats:
+        return replace(self)
 
 
 @dataclass(frozen=True)
@@ -398,12 +413,13 @@ def decode_batch(
     prompts: Sequence[Sequence[int]],
     requests: Sequence[GenerationRequest],
     prefixes: Sequence[tuple[int, Any] | None] | None = None,
+    stats: DecodeStats | None = None,
 ) -> list[Generation]:
     """Generate a completion for every prompt in one batched decode.
 
     ``prefixes``, one per prompt, is ``(length, cache)`` or None: the prompt starts with
     ``length`` tokens (and has at least one more) whose KV cache from ``prefix_cache`` is
-    ``cache``. Caches are copied, never changed.
+    ``cache``. Caches are copied, never changed. ``stats``, if given, is added to.
 
     Prompts are run one at a time (a CPU gains nothing from batching them, and a batch
     would pay for the padding) and their caches joined; the decode steps then run
@@ -432,9 +448,16 @@ def decode_batch(
     starts = [prefixes[i] or (0, None) for i in live]
     if any(len(prompts[i]) <= length for i, (length, _) in zip(live, starts, strict=True)):
         raise ValueError("a prompt is no longer than its prefix")
+    started = time.perf_counter()
     logits, cache, mask, positions = _prefill(
         model, [[*prompts[i], *rows[i].ids] for i in live], starts, vocab.pad_id
     )
+    if stats is not None:
+        stats.prefill_seconds += time.perf_counter() - started
+        stats.prefill_tokens += sum(
+            len(prompts[i]) + len(rows[i].ids) - length
+            for i, (length, _) in zip(live, starts, strict=True)
+        )
     for i in live:
         rows[i].unfed = 0
     while True:
@@ -459,8 +482,13 @@ def decode_batch(
         feeds = [rows[i].ids[-rows[i].unfed :] for i in live]
         step, fresh, places = _step_inputs(feeds, positions, vocab.pad_id)
         mask = torch.cat([mask, fresh.to(model.device)], dim=-1)
+        started = time.perf_counter()
         logits = last_logits(model, step.to(model.device), mask, places.to(model.device), cache)
         logits = logits.cpu()
+        if stats is not None:
+            stats.steps += 1
+            stats.step_rows += len(live)
+            stats.step_seconds += time.perf_counter() - started
         positions = places[:, -1:]
         for i in live:
             rows[i].unfed = 0

@@ -110,6 +110,7 @@ class LocalPolicy:
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._heads: OrderedDict[tuple[Message, ...], list[int]] = OrderedDict()  # chat heads
         self.load_seconds: float | None = None  # how long load() took
+        self.decode_stats: Any = None  # DecodeStats: prefill and decode time (set by load)
         self.converted = False  # whether load() had to convert a GGUF first
         self._model: Any = None
         self._tokenizer: Any = None
@@ -123,7 +124,7 @@ class LocalPolicy:
             return
         import torch
 
-        from webqa.models.decoding import Vocabulary
+        from webqa.models.decoding import DecodeStats, Vocabulary
 
         started = time.perf_counter()
         torch.set_num_threads(self.threads)
@@ -139,6 +140,7 @@ class LocalPolicy:
         eos = self._model.generation_config.eos_token_id
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
         self._vocab = Vocabulary(self._tokenizer, eos_ids)
+        self.decode_stats = DecodeStats()
         self.load_seconds = time.perf_counter() - started
 
     def _cache_root(self) -> Path:
@@ -159,7 +161,9 @@ class LocalPolicy:
         try:
             with torch.inference_mode():
                 prefixes = self._prefixes_for(requests, prompts)
-                return decode_batch(self._model, self._vocab, prompts, requests, prefixes)
+                return decode_batch(
+                    self._model, self._vocab, prompts, requests, prefixes, self.decode_stats
+                )
         except (RuntimeError, ValueError) as error:
             raise ModelError(f"{self.name}: generation failed: {error}") from error
 
