@@ -18,6 +18,7 @@ from webqa.answering import (
     DECLINED,
     NOT_IN_QUOTES,
     NOTHING_FOUND,
+    CitedClaims,
     Reference,
     clean_citations,
     format_quotes,
@@ -27,7 +28,14 @@ from webqa.answering import (
 from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
 from webqa.browser.env import BrowserEnv, Observation
 from webqa.browser.page import Quote
-from webqa.citations import first_line, is_decline, remove_citations, strip_think
+from webqa.citations import (
+    find_citations,
+    first_line,
+    is_decline,
+    remove_citations,
+    split_sentences,
+    strip_think,
+)
 from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
 from webqa.shortlist import PassageRanker, Shortlister, new_keywords
 from webqa.web.base import Web
@@ -52,6 +60,9 @@ class AgentConfig:
     explore: bool = False
     seed: int = 0  # episode i of a question samples with seed + i
     abstain: bool = True  # an answer that adds nothing from its quotes becomes a decline
+    # ... after one redraft (local models) that may cite only once a sentence states
+    # something from the quotes, kept if the support judge agrees (see _redraft)
+    redraft: bool = True
     consensus: float = 0.0  # best-of-n adds this x each answer's agreement with the others
     greedy_first: bool = True  # best-of-n: episode 0 is greedy (shortlist 1), the rest sample
     # best-of-n: the greedy episode's ranking gets this much more than a sampled one's (its
@@ -386,17 +397,11 @@ def _answer(
     if to_write:
         for e in to_write:
             emit(Event("answering", e.index, f"{len(_quotes_of(e))} quote(s)"))
-        requests = [
-            GenerationRequest(
-                chat=answer_chat(question, _quotes_of(e)),
-                max_new_tokens=config.answer_max_tokens,
-                temperature=e.temperature,
-                seed=e.seed,
-            )
-            for e in to_write
-        ]
+        requests = [_answer_request(question, e, config) for e in to_write]
         for e, g in zip(to_write, policy.generate(requests), strict=True):
             texts[e.index] = g.text
+        if config.abstain and config.redraft and config.constrain and config.guided:
+            texts.update(_redraft(question, to_write, texts, policy, config, emit))
     candidates = []
     for e in episodes:
         quotes = _quotes_of(e)
@@ -427,6 +432,63 @@ def _answer(
             )
         )
     return candidates
+
+
+def _answer_request(
+    question: str, e: _Episode, config: AgentConfig, constraint: CitedClaims | None = None
+) -> GenerationRequest:
+    return GenerationRequest(
+        chat=answer_chat(question, _quotes_of(e)),
+        max_new_tokens=config.answer_max_tokens,
+        temperature=e.temperature,
+        seed=e.seed,
+        constraint=constraint,
+    )
+
+
+def _redraft(
+    question: str,
+    written: list[_Episode],
+    texts: dict[int, str],
+    policy: Policy,
+    config: AgentConfig,
+    emit: EventSink,
+) -> dict[int, str]:
+    """Write again the answers that would be withdrawn as adding nothing from their
+    quotes, with decoding that lets a citation open only after its sentence has said
+    something the quotes say (``CitedClaims``); keep a redraft only if it is grounded
+    and the support judge finds every cited sentence backed by the quotes it cites."""
+    weak = [
+        e
+        for e in written
+        if (text := clean_citations(strip_think(texts[e.index]), len(_quotes_of(e)))[0])
+        and ungrounded(question, text, _quotes_of(e))
+    ]
+    if not weak:
+        return {}
+    from webqa.models.embed import shared_embedder
+    from webqa.models.reward import GroundingScorer
+
+    for e in weak:
+        emit(Event("answering", e.index, "again: the draft cited without saying anything"))
+    requests = [
+        _answer_request(question, e, config, CitedClaims(question, _quotes_of(e))) for e in weak
+    ]
+    judge = GroundingScorer(shared_embedder(), judge=policy)
+    kept: dict[int, str] = {}
+    for e, g in zip(weak, policy.generate(requests), strict=True):
+        quotes = _quotes_of(e)
+        text = clean_citations(strip_think(g.text), len(quotes))[0]
+        claims = [s for s in split_sentences(text) if find_citations(s)]
+        if (
+            claims
+            and not ungrounded(question, text, quotes)
+            and all(
+                judge.supported(s, [quotes[n - 1] for n in set(find_citations(s))]) for s in claims
+            )
+        ):
+            kept[e.index] = g.text
+    return kept
 
 
 _DECLINES = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,3 +73,49 @@ def ungrounded(question: str, answer: str, quotes: Sequence[Quote]) -> bool:
     cited = [quotes[n - 1] for n in set(find_citations(answer)) if 1 <= n <= len(quotes)]
     sources = set().union(*(keywords(q.text) for q in (cited or quotes)))
     return not news & sources
+
+
+class CitedClaims:
+    """A decoding constraint for answers: a citation mark ("[") may open only once its
+    sentence has said something the quotes say that the question does not (one of
+    ``new_keywords``), so a citation cannot stand in for the fact ("It is [1].").
+
+    Anything else is free, newlines included (``multiline``), and any text is complete:
+    the answer may also decline without citing.
+    """
+
+    multiline = True
+
+    def __init__(self, question: str, quotes: Sequence[Quote]) -> None:
+        self._question = keywords(question)
+        self._sources = set().union(*(keywords(q.text) for q in quotes)) if quotes else set()
+        self._checked: dict[str, bool] = {}  # text before a "[" -> may it open there
+
+    def allows(self, text: str) -> bool:
+        at = text.find("[")
+        while at >= 0:
+            if not self._may_cite(text[:at]):
+                return False
+            at = text.find("[", at + 1)
+        return True
+
+    def complete(self, text: str) -> bool:
+        return self.allows(text)
+
+    def _may_cite(self, before: str) -> bool:
+        known = self._checked.get(before)
+        if known is None:
+            sentence = _last_sentence(before)
+            said = keywords(remove_citations(sentence)) - self._question
+            known = self._checked[before] = bool(said & self._sources)
+        return known
+
+
+def _last_sentence(text: str) -> str:
+    """The text after the last sentence end (. ! or ? before white space); a line break
+    alone does not end a sentence ("...the dome\n[1]" cites it)."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[ends[-1] :] if ends else text
+
+
+_SENTENCE_END = re.compile(r"[.!?]\s")

@@ -290,7 +290,12 @@ def test_an_answer_that_adds_nothing_from_its_quotes_becomes_a_decline() -> None
     answers = ["The capital is Bobo-Dioulasso [1].", "The capital is [1].", "Ouagadougou [1]."]
     policy = ScriptedPolicy([list(GOOD)] * 3, answers)
     result = run_question(
-        "What is the capital?", policy=policy, web=FakeWeb([BF]), reward=LengthScorer(), n=3
+        "What is the capital?",
+        policy=policy,
+        web=FakeWeb([BF]),
+        reward=LengthScorer(),
+        n=3,
+        config=AgentConfig(redraft=False),
     )
     assert [c.answer for c in result.candidates] == [NOT_IN_QUOTES, NOT_IN_QUOTES, answers[2]]
     kept = run_question(
@@ -301,6 +306,29 @@ def test_an_answer_that_adds_nothing_from_its_quotes_becomes_a_decline() -> None
         config=AgentConfig(abstain=False),
     )
     assert kept.answer == answers[0]
+
+
+def test_an_answer_that_cites_without_saying_anything_is_written_again() -> None:
+    from webqa.answering import CitedClaims
+
+    drafts = ["The capital is [1].", "The capital is Bobo-Dioulasso [1]."]
+    redrafts = ["The capital is Ouagadougou [1].", "The capital is Bobo [1]."]
+    policy = ScriptedPolicy([list(GOOD)] * 2, drafts + redrafts)
+    result = run_question(
+        "What is the capital?",
+        policy=policy,
+        web=FakeWeb([BF]),
+        reward=LengthScorer(),
+        n=2,
+        config=AgentConfig(temperature=0.4),
+    )
+    # both drafts add nothing their quote says; the first redraft states the quoted
+    # capital and is kept, the second names a city no quote mentions and is not
+    assert [c.answer for c in result.candidates] == [redrafts[0], NOT_IN_QUOTES]
+    again = policy.requests[-2:]
+    assert all(isinstance(r.constraint, CitedClaims) for r in again)
+    assert again[0].constraint is not None and not again[0].constraint.allows("The capital is [")
+    assert again[0].constraint.allows("The capital is Ouagadougou [1]")
 
 
 def test_agreements_measure_shared_new_keywords() -> None:

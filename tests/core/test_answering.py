@@ -48,3 +48,17 @@ def test_format_quotes_numbers_and_truncates() -> None:
     long = Quote("T", "u", "d", "x" * 50)
     assert format_quotes(QUOTES[:1]) == "[1] Burkina Faso (c): Its capital is Ouagadougou."
     assert format_quotes([long], max_chars=10) == "[1] T (d): xxxxxxxxxx…"
+
+
+def test_cited_claims_let_a_citation_open_only_after_something_quoted() -> None:
+    from webqa.answering import CitedClaims
+
+    quotes = [Quote("Samoa", "https://x.org/ws", "", "Population total: 210,223 (2025 est.)")]
+    rule = CitedClaims("What is the estimated 2025 population of Samoa?", quotes)
+    assert rule.multiline
+    assert not rule.allows("The estimated 2025 population of Samoa is [")  # only the question
+    assert not rule.allows("Samoa has about a million people [")  # nothing the quote says
+    assert rule.allows("The estimated 2025 population of Samoa is 210,223 [1][")
+    assert rule.allows("It is 210,223 (2025 est.)\n[1].")  # a line break is not a sentence end
+    assert not rule.allows("It is 210,223 [1]. That is [")  # each sentence on its own
+    assert rule.complete("I could not find it in the quotes.")  # declining needs no citation

@@ -22,12 +22,13 @@ Chat = Sequence[Message]
 
 @runtime_checkable
 class Constraint(Protocol):
-    """Restricts what a generation may be (used for browser commands).
+    """Restricts what a generation may be (browser commands; cited answers).
 
     ``allows(text)`` is true when ``text`` is a prefix of some valid output;
     ``complete(text)`` is true when ``text`` is a whole valid output. A constrained
     generation ends at the first newline after a complete output (the newline is not
-    part of the result) or at end of sequence.
+    part of the result) or at end of sequence; one whose constraint has a true
+    ``multiline`` attribute goes on past newlines (``webqa.answering.CitedClaims``).
     """
 
     def allows(self, text: str) -> bool: ...

@@ -258,7 +258,7 @@ class _Row:
         fresh = text[len(self.text) :] if text.startswith(self.text) else text
         if _PARTIAL in fresh:
             return None  # bytes that can never make a character
-        newline = text.find("\n")
+        newline = -1 if getattr(constraint, "multiline", False) else text.find("\n")
         if newline >= 0:
             head = text[:newline]
             ok = constraint.complete(head)
