@@ -412,7 +412,7 @@ def _answer(
         elif not quotes:
             answer, refs = NOTHING_FOUND, ()
         else:
-            answer, removed = clean_citations(strip_think(texts[e.index]), len(quotes))
+            answer, removed = _cleaned(texts[e.index], quotes)
             if not answer:
                 answer = NOTHING_FOUND
             elif config.abstain and ungrounded(question, answer, quotes):
@@ -432,6 +432,12 @@ def _answer(
             )
         )
     return candidates
+
+
+def _cleaned(text: str, quotes: Sequence[Quote]) -> tuple[str, int]:
+    """A drafted answer without thinking and without citations of missing quotes, and
+    how many citations went."""
+    return clean_citations(strip_think(text), len(quotes))
 
 
 def _answer_request(
@@ -461,7 +467,7 @@ def _redraft(
     weak = [
         e
         for e in written
-        if (text := clean_citations(strip_think(texts[e.index]), len(_quotes_of(e)))[0])
+        if (text := _cleaned(texts[e.index], _quotes_of(e))[0])
         and ungrounded(question, text, _quotes_of(e))
     ]
     if not weak:
@@ -478,7 +484,7 @@ def _redraft(
     kept: dict[int, str] = {}
     for e, g in zip(weak, policy.generate(requests), strict=True):
         quotes = _quotes_of(e)
-        text = clean_citations(strip_think(g.text), len(quotes))[0]
+        text = _cleaned(g.text, quotes)[0]
         claims = [s for s in split_sentences(text) if find_citations(s)]
         if (
             claims

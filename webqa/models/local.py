@@ -214,8 +214,6 @@ class LocalPolicy:
         """
         if not self.prefix_cache:
             return [None] * len(prompts)
-        from webqa.models.decoding import prefix_cache
-
         found: list[tuple[int, Any] | None] = []
         seen: dict[tuple[int, ...], Any] = {}
         for request, prompt in zip(requests, prompts, strict=True):
@@ -225,12 +223,12 @@ class LocalPolicy:
                 continue
             key = tuple(prompt[:length])
             if key not in seen:
-                seen[key] = self._kept_prefix(key, prefix_cache)
+                seen[key] = self._kept_prefix(key)
             cache = seen[key]
             found.append((length, cache) if cache is not None else None)
         return found
 
-    def _kept_prefix(self, key: tuple[int, ...], compute: Any) -> Any | None:
+    def _kept_prefix(self, key: tuple[int, ...]) -> Any | None:
         """The kept cache of ``key``, computed (and kept) if new; None where the model's
         cache cannot take a prefix (then prefixes are off from now on)."""
         cache = self._prefixes.get(key)
@@ -238,7 +236,9 @@ class LocalPolicy:
             self._prefixes.move_to_end(key)
             self.prefix_hits += 1
             return cache
-        cache = compute(self._model, key)
+        from webqa.models.decoding import prefix_cache
+
+        cache = prefix_cache(self._model, key)
         if cache is None:
             self.prefix_cache = False
             return None
