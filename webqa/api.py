@@ -10,19 +10,42 @@ from pathlib import Path
 from webqa import store
 from webqa.agent import AgentConfig, EventSink, PassageRanker, Result, run_question
 from webqa.batching import Answered, BatchingPolicy, Question, run_many
-from webqa.errors import InputError
+from webqa.errors import InputError, ModelError
 from webqa.models.base import Policy, RewardModel
 from webqa.web.base import Web
 
 DEFAULT_MODEL = "qwen-0.5b"
-_policies: dict[tuple[str, str | None], Policy] = {}
+_policies: dict[tuple[str, str | None, str | None], Policy] = {}
 
 
-def load_policy(model: str | None = None, *, api_base: str | None = None) -> Policy:
+def check_dtype(dtype: str | None = None, *, api_base: str | None = None) -> None:
+    """Fail now, in one line (ModelError), on a precision a local model could not run in:
+    ``dtype`` if given, else ``$WEBQA_DTYPE``. A server model (``api_base``) ignores both.
+    Cheap: torch is not imported."""
+    if api_base:
+        return
+    from webqa.models.hardware import requested_precision
+    from webqa.models.local import DTYPES
+
+    if dtype and dtype != "auto":
+        if dtype not in DTYPES:
+            raise ModelError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    else:
+        requested_precision()
+
+
+def load_policy(
+    model: str | None = None, *, api_base: str | None = None, dtype: str | None = None
+) -> Policy:
     """A policy by preset name, HF id, folder or GGUF path; or a model behind an
-    OpenAI-compatible server when ``api_base`` is given. Loaded policies are reused."""
+    OpenAI-compatible server when ``api_base`` is given. Loaded policies are reused.
+
+    ``dtype`` is a local model's precision: "auto" (the default, None) lets
+    ``webqa.models.hardware`` choose for this CPU unless ``$WEBQA_DTYPE`` says;
+    "bfloat16", "float32" or "int8" force it. A server model ignores it."""
     model = model or os.environ.get("WEBQA_MODEL") or DEFAULT_MODEL
-    key = (model, api_base)
+    check_dtype(dtype, api_base=api_base)
+    key = (model, api_base, None if api_base else dtype or "auto")
     if key not in _policies:
         if api_base:
             from webqa.models.openai import OpenAIPolicy
@@ -31,7 +54,7 @@ def load_policy(model: str | None = None, *, api_base: str | None = None) -> Pol
         else:
             from webqa.models.local import LocalPolicy
 
-            _policies[key] = LocalPolicy(model)
+            _policies[key] = LocalPolicy(model, dtype=dtype or "auto")
     return _policies[key]
 
 
@@ -78,15 +101,17 @@ def answer(
     seed: int = 0,
     on_event: EventSink | None = None,
     log: bool = True,
+    dtype: str | None = None,
 ) -> Result:
     """Answer ``question`` by browsing; with n > 1, best-of-n under the reward model.
 
-    With ``log`` (the default) every episode is recorded in the log (``webqa log``)."""
+    With ``log`` (the default) every episode is recorded in the log (``webqa log``).
+    ``dtype`` is a local model's precision (see ``load_policy``)."""
     question = validate_question(question)
     config = agent_config(
         api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed
     )
-    policy = load_policy(model, api_base=api_base)
+    policy = load_policy(model, api_base=api_base, dtype=dtype)
     web = web or open_web(live=live)
     reward = load_reward(reward_model, policy) if n > 1 else None
     recording = store.RecordingWeb(web) if log else None  # logs searches and fetches
@@ -191,6 +216,7 @@ def answer_many(
     seed: int = 0,
     log: bool = True,
     batch: str | None = None,
+    dtype: str | None = None,
 ) -> Iterator[Answered]:
     """Answer many questions, ``concurrency`` at a time; yield each as it finishes.
 
@@ -199,15 +225,28 @@ def answer_many(
     never stops the others. Every question runs exactly as ``answer`` would run it with
     the same seed. A local model's calls from all questions in flight are batched
     together; with ``api_base``, up to ``concurrency * n`` requests are in flight.
-    ``batch`` labels the questions' runs in the log.
+    ``batch`` labels the questions' runs in the log; ``dtype`` is a local model's
+    precision (see ``load_policy``).
     """
     config = agent_config(
         api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed
     )
     if concurrency < 1:
         raise InputError(f"concurrency must be at least 1, got {concurrency}")
+    check_dtype(dtype, api_base=api_base)  # a bad precision fails here, not per question
     return _answer_many(
-        questions, n, concurrency, model, api_base, web, live, reward_model, config, log, batch
+        questions,
+        n,
+        concurrency,
+        model,
+        api_base,
+        web,
+        live,
+        reward_model,
+        config,
+        log,
+        batch,
+        dtype,
     )
 
 
@@ -223,6 +262,7 @@ def _answer_many(
     config: AgentConfig,
     log: bool,
     batch: str | None,
+    dtype: str | None,
 ) -> Iterator[Answered]:
     if api_base:  # the server batches; keep K questions' requests in flight
         from webqa.models.openai import OpenAIPolicy
@@ -232,7 +272,7 @@ def _answer_many(
             name, api_base=api_base, max_concurrency=max(8, concurrency * n)
         )
     else:
-        policy = BatchingPolicy(load_policy(model), max_batch=max(32, n))
+        policy = BatchingPolicy(load_policy(model, dtype=dtype), max_batch=max(32, n))
     try:
         web = web or open_web(live=live)
         reward = load_reward(reward_model, policy) if n > 1 else None

@@ -43,6 +43,15 @@ def _open_web(args: argparse.Namespace) -> Web:
     )
 
 
+def _dtype_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dtype",
+        choices=["auto", "bfloat16", "float32", "int8"],
+        help="precision of the local model (default auto: chosen for this CPU; "
+        "same as WEBQA_DTYPE; ignored with --api-base)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="webqa", description="Answer questions by browsing, with cited quotes."
@@ -56,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="preset, Hugging Face id/folder or GGUF file (default qwen-0.5b)"
     )
     ask.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
+    _dtype_option(ask)
     ask.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
     ask.add_argument(
         "--temperature",
@@ -65,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
     ask.add_argument("--seed", type=int, default=0)
     ask.add_argument("--json", action="store_true", help="print one JSON object")
-    ask.add_argument("--verbose", action="store_true", help="show every prompt exactly as sent")
+    ask.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every prompt exactly as sent, and the precision the model runs in",
+    )
     _web_options(ask)
 
     browse = sub.add_parser("browse", help="drive the browser yourself (saves a demonstration)")
@@ -105,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="preset, Hugging Face id/folder or GGUF file (default qwen-0.5b)"
     )
     batch.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
+    _dtype_option(batch)
     batch.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
     batch.add_argument(
         "--temperature",
@@ -137,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("ask", "batch"):  # a bad --dtype/WEBQA_DTYPE: fail before work
+            api.check_dtype(args.dtype, api_base=args.api_base)
         if args.command == "ask":
             from webqa.frontend.ask import run_ask
 

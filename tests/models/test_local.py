@@ -72,7 +72,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def policy(cache: Path) -> LocalPolicy:
-    loaded = LocalPolicy(SPEC, cache_dir=cache)
+    # bf16, the precision of the cached copy, so parity with the GGUF reference is exact
+    loaded = LocalPolicy(SPEC, cache_dir=cache, dtype="bfloat16")
     loaded.load()
     return loaded
 
@@ -103,7 +104,7 @@ def test_first_load_converts_to_a_bf16_cache(policy: LocalPolicy, cache: Path) -
 def test_second_load_reuses_the_cache_and_decodes_the_same(
     policy: LocalPolicy, cache: Path
 ) -> None:
-    again = LocalPolicy(SPEC, cache_dir=cache)
+    again = LocalPolicy(SPEC, cache_dir=cache, dtype="bfloat16")
     again.load()
     assert not again.converted
     assert policy.load_seconds is not None and again.load_seconds is not None
@@ -328,11 +329,16 @@ def test_a_batch_may_mix_prefixes(exact_pair: tuple[LocalPolicy, LocalPolicy]) -
     ]
     expected = plain.generate(requests)
     cached._prefixes.clear()
-    misses = cached.prefix_misses
+    cached._prompts.clear()
+
+    def fetched() -> int:  # prefixes computed, or read from disk (an earlier test's)
+        return cached.prefix_misses + cached.prefix_loads
+
+    before = fetched()
     assert cached.generate(requests) == expected
-    assert cached.prefix_misses - misses == 2 and len(cached._prefixes) == 2
+    assert fetched() - before == 2 and len(cached._prefixes) == 2
     assert cached.generate(requests[::-1]) == expected[::-1]
-    assert cached.prefix_misses - misses == 2
+    assert fetched() - before == 2
 
 
 def test_decode_stats_count_prefill_tokens_and_steps(
@@ -425,3 +431,61 @@ def test_default_threads_use_every_core_only_when_waiting_threads_sleep(
     monkeypatch.setenv("WEBQA_THREADS", "two")
     with pytest.raises(ModelError, match="WEBQA_THREADS"):
         local.default_threads()
+
+
+def test_a_prefix_cache_persists_between_processes(
+    exact_pair: tuple[LocalPolicy, LocalPolicy], cache: Path
+) -> None:
+    """A new policy (a new process) reads the system prompt's KV cache from disk instead
+    of running it again, and decodes exactly as without any cache."""
+    cached, plain = exact_pair
+    requests = browsing(OBSERVATIONS[:2])
+    expected = plain.generate(requests)
+    assert cached.generate(requests) == expected  # computes the prefix or reads it
+    fresh = LocalPolicy(SPEC, cache_dir=cache, dtype="float32")
+    assert fresh.generate(requests) == expected
+    assert (fresh.prefix_loads, fresh.prefix_misses) == (1, 0)
+    files = list((cache / resolve_model(SPEC).key / "prefixes").glob("*.safetensors"))
+    assert files
+    for file in files:  # a damaged file is computed again, not trusted
+        file.write_bytes(b"garbage")
+    damaged = LocalPolicy(SPEC, cache_dir=cache, dtype="float32")
+    assert damaged.generate(requests) == expected
+    assert (damaged.prefix_loads, damaged.prefix_misses) == (0, 1)
+
+
+def test_a_prompt_that_starts_like_a_kept_one_runs_only_the_rest(
+    exact_pair: tuple[LocalPolicy, LocalPolicy],
+) -> None:
+    """The next browsing step on the same page shares its start with the step before:
+    only the part after it is run, and the output is exactly as without the cache."""
+    cached, plain = exact_pair
+    page = OBSERVATIONS[1] + " It is 8,849 metres high. " * 20
+    first = GenerationRequest(chat=chat(page + "\nQuotes: none", SYSTEM), max_new_tokens=6)
+    second = GenerationRequest(chat=chat(page + "\nQuotes: one", SYSTEM), max_new_tokens=6)
+    expected = plain.generate([second])
+    cached.generate([first])
+    before = cached.decode_stats.prefill_tokens
+    assert cached.generate([second]) == expected
+    ran = cached.decode_stats.prefill_tokens - before
+    prompt = cached.encode_chat(second.chat)
+    shared = next(
+        i
+        for i, (a, b) in enumerate(zip(prompt, cached.encode_chat(first.chat), strict=False))
+        if a != b
+    )
+    assert ran == len(prompt) - shared < len(prompt) // 4
+
+
+def test_identical_prompts_in_a_batch_run_once(
+    exact_pair: tuple[LocalPolicy, LocalPolicy],
+) -> None:
+    """Best-of-n's episodes see the same results page: its prompt is run once."""
+    _, plain = exact_pair
+    request = GenerationRequest(chat=chat("Name a colour.", "Be brief."), max_new_tokens=4)
+    before = plain.decode_stats.prefill_tokens
+    [alone] = plain.generate([request])
+    once = plain.decode_stats.prefill_tokens - before
+    results = plain.generate([request] * 3)
+    assert results == [alone] * 3
+    assert plain.decode_stats.prefill_tokens - before == 2 * once

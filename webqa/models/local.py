@@ -16,6 +16,7 @@ webqa costs nothing when no local model is used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -33,11 +34,14 @@ from webqa.models.presets import DEFAULT_PRESET, ResolvedModel, resolve_model
 from webqa.paths import sub_dir
 
 MARKER = "webqa-model.json"  # written last inside a finished cache folder
+INT8_FILE = "int8-twins.safetensors"  # the int8 precision's weights, beside the model's
 YES_WORDS = ("yes", " yes", "Yes", " Yes", "YES")
 NO_WORDS = ("no", " no", "No", " No", "NO")
-DTYPES = ("bfloat16", "float16", "float32")
+DTYPES = ("auto", "bfloat16", "float16", "float32", "int8")
 PREFIX_MIN_TOKENS = 64  # a shorter shared prefix is not worth a cache
 PREFIX_ENTRIES = 4  # prefix caches kept (least recently used dropped first)
+PROMPT_ENTRIES = 8  # recent prompts' caches kept for prompts that share their start
+PREFIX_FILES = 32  # prefix caches kept on disk, per data directory (oldest dropped first)
 
 
 def default_threads() -> int:
@@ -81,15 +85,23 @@ class LocalPolicy:
 
     With ``prefix_cache`` (the default), ``generate`` runs the tokens a prompt starts
     with (up to the start of its last message's text: a long system prompt) once, keeps
-    their KV cache for later calls (the few most recently used prefixes), and runs only
-    each prompt's rest on top of it. One batch may mix prompts of different prefixes.
+    their KV cache for later calls (the few most recently used prefixes, and on disk
+    between processes), and runs only each prompt's rest on top of it. It also keeps the
+    caches of the last few prompts: a prompt that starts with more of one of them (the
+    next browsing step on the same page, an answer written again) runs only what differs.
+    One batch may mix prompts of different prefixes; identical prompts in it run once.
+
+    ``dtype`` "auto" (the default) runs the precision that is fast on this CPU
+    (``webqa.models.hardware.choose_precision``: bf16 where it is native, else float32
+    prompts with int8 decode steps, else float32); ``WEBQA_DTYPE`` or a named dtype
+    overrides it. ``precision`` says what runs, once loaded.
     """
 
     def __init__(
         self,
         spec: str = DEFAULT_PRESET,
         *,
-        dtype: str = "bfloat16",
+        dtype: str = "auto",
         threads: int | None = None,
         cache_dir: Path | None = None,
         device: str = "cpu",
@@ -99,7 +111,8 @@ class LocalPolicy:
             raise ModelError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
         self.spec = spec
         self.name = spec
-        self.dtype = dtype
+        self.dtype = dtype  # as asked: "auto" lets webqa.models.hardware decide
+        self.hardware: Any = None  # hardware.Choice: the precision in force and why (load)
         self.threads = threads if threads is not None else default_threads()
         self.cache_dir = cache_dir
         self.device = device
@@ -107,7 +120,9 @@ class LocalPolicy:
         self.prefix_cache = prefix_cache
         self.prefix_hits = 0  # generate calls that found their prefix's cache kept
         self.prefix_misses = 0  # ... and that had to compute it
+        self.prefix_loads = 0  # ... and that read it from disk (kept by an earlier process)
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._prompts: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # recent prompts' KV
         self._heads: OrderedDict[tuple[Message, ...], list[int]] = OrderedDict()  # chat heads
         self.load_seconds: float | None = None  # how long load() took
         self.decode_stats: Any = None  # DecodeStats: prefill and decode time (set by load)
@@ -115,6 +130,8 @@ class LocalPolicy:
         self._model: Any = None
         self._tokenizer: Any = None
         self._vocab: Any = None
+        self._prefix_dir: Path | None = None  # where prefix caches persist (set by load)
+        self._prefix_tag = ""  # model, weights and precision: part of each file's name
 
     # -- loading ---------------------------------------------------------------------
 
@@ -125,6 +142,7 @@ class LocalPolicy:
         import torch
 
         from webqa.models.decoding import DecodeStats, Vocabulary
+        from webqa.models.hardware import Choice, choose_precision, cpu_info
 
         started = time.perf_counter()
         torch.set_num_threads(self.threads)
@@ -136,12 +154,40 @@ class LocalPolicy:
                 self.converted = True
         else:
             folder = resolved.path
-        self._model, self._tokenizer = _load_pretrained(folder, self.dtype, self.device)
+        if self.device != "cpu" or self.dtype == "float16":  # GPUs multiply bf16 natively
+            if self.dtype == "int8":
+                raise ModelError("the int8 precision runs on the CPU only")
+            asked = "bfloat16" if self.dtype == "auto" else self.dtype
+            self.hardware = Choice(asked, "override", cpu_info(), self.threads)
+        else:
+            override = None if self.dtype == "auto" else self.dtype
+            self.hardware = choose_precision(self.threads, override=override)
+        precision = self.hardware.precision
+        weights = precision
+        if precision == "int8":  # a converted GGUF's copy is bf16: read it as it is
+            weights = "bfloat16" if resolved.kind == "gguf" else "float32"
+        model, self._tokenizer = _load_pretrained(folder, weights, self.device)
+        if precision == "int8":
+            from webqa.models.int8 import add_int8_twins
+
+            cache = self._cache_root() / resolved.key / INT8_FILE
+            add_int8_twins(model, cache, _stamp(folder), self.threads)
+            model.float()  # what stays float (all but the int8-only output head)
+        self._model = model
+        self._prefix_dir = self._cache_root() / resolved.key / "prefixes"
+        identity = f"{resolved.key}|{_stamp(folder)}|{precision}|{self.device}"
+        self._prefix_tag = hashlib.sha256(identity.encode()).hexdigest()[:16]
         eos = self._model.generation_config.eos_token_id
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
         self._vocab = Vocabulary(self._tokenizer, eos_ids)
         self.decode_stats = DecodeStats()
         self.load_seconds = time.perf_counter() - started
+
+    @property
+    def precision(self) -> str:
+        """The precision in force ("bfloat16", "float32", "int8"; the asked dtype before
+        loading)."""
+        return self.hardware.precision if self.hardware is not None else self.dtype
 
     def _cache_root(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else sub_dir("models")
@@ -161,8 +207,15 @@ class LocalPolicy:
         try:
             with torch.inference_mode():
                 prefixes = self._prefixes_for(requests, prompts)
+                keep = self._keep_prompt if self.prefix_cache else None
                 return decode_batch(
-                    self._model, self._vocab, prompts, requests, prefixes, self.decode_stats
+                    self._model,
+                    self._vocab,
+                    prompts,
+                    requests,
+                    prefixes,
+                    self.decode_stats,
+                    keep,
                 )
         except (RuntimeError, ValueError) as error:
             raise ModelError(f"{self.name}: generation failed: {error}") from error
@@ -226,7 +279,28 @@ class LocalPolicy:
                 seen[key] = self._kept_prefix(key)
             cache = seen[key]
             found.append((length, cache) if cache is not None else None)
-        return found
+        return [self._longer_shared(p, f) for p, f in zip(prompts, found, strict=True)]
+
+    def _longer_shared(
+        self, prompt: list[int], head: tuple[int, Any] | None
+    ) -> tuple[int, Any] | None:
+        """``head``, or a kept prompt's cache if that prompt shares more of ``prompt``'s
+        first tokens (the step before on the same page; an answer asked again)."""
+        best, used = head, None
+        for tokens, cache in self._prompts.items():
+            shared = min(_common_length(prompt, tokens), len(prompt) - 1)
+            if shared >= PREFIX_MIN_TOKENS and shared > (best[0] if best else 0):
+                best, used = (shared, cache), tokens
+        if used is not None:
+            self._prompts.move_to_end(used)
+        return best
+
+    def _keep_prompt(self, tokens: tuple[int, ...], cache: Any) -> None:
+        """decode_batch's ``keep``: the prompt caches of the last few calls."""
+        self._prompts[tokens] = cache
+        self._prompts.move_to_end(tokens)
+        while len(self._prompts) > PROMPT_ENTRIES:
+            self._prompts.popitem(last=False)
 
     def _kept_prefix(self, key: tuple[int, ...]) -> Any | None:
         """The kept cache of ``key``, computed (and kept) if new; None where the model's
@@ -236,17 +310,35 @@ class LocalPolicy:
             self._prefixes.move_to_end(key)
             self.prefix_hits += 1
             return cache
-        from webqa.models.decoding import prefix_cache
+        from webqa.models.decoding import load_prefix, prefix_cache, save_prefix
 
-        cache = prefix_cache(self._model, key)
-        if cache is None:
-            self.prefix_cache = False
-            return None
-        self.prefix_misses += 1
+        path = self._prefix_path(key)
+        cache = load_prefix(self._model, key, path) if path is not None else None
+        if cache is not None and path is not None:
+            self.prefix_loads += 1
+            os.utime(path)  # recently used: pruned last
+        else:
+            cache = prefix_cache(self._model, key)
+            if cache is None:
+                self.prefix_cache = False
+                return None
+            self.prefix_misses += 1
+            if path is not None:
+                save_prefix(cache, key, path)
+                _prune(path.parent, PREFIX_FILES)
         self._prefixes[key] = cache
         while len(self._prefixes) > PREFIX_ENTRIES:
             self._prefixes.popitem(last=False)
         return cache
+
+    def _prefix_path(self, key: tuple[int, ...]) -> Path | None:
+        """Where the KV cache of prefix ``key`` persists between processes (a system
+        prompt's, ~17 MB in float32 for the 0.5B model: it costs a fresh process several
+        seconds of prefill on a CPU without native bf16), or None."""
+        if self._prefix_dir is None:
+            return None
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
+        return self._prefix_dir / f"{self._prefix_tag}-{digest}.safetensors"
 
     def _head_length(self, chat: Chat, prompt: list[int]) -> int:
         """How many of ``prompt``'s tokens come before the text of ``chat``'s last message."""
@@ -295,6 +387,26 @@ def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
         if x != y:
             return index
     return min(len(a), len(b))
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently used files in ``folder``."""
+    try:
+        files = sorted(folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
+        for old in files[: max(0, len(files) - keep)]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _stamp(folder: Path) -> str:
+    """What a model folder's weights are: their files' names, sizes and times."""
+    parts = []
+    for path in sorted(folder.glob("*")):
+        if path.suffix in (".safetensors", ".bin") and path.name != INT8_FILE and path.is_file():
+            stat = path.stat()
+            parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(parts)
 
 
 def convert_gguf(resolved: ResolvedModel, folder: Path) -> None:
@@ -346,11 +458,14 @@ def _load_pretrained(folder: Path, dtype: str, device: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from webqa.models.embed import quiet_transformers
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=getattr(torch, dtype), local_files_only=True
-        )
+        with quiet_transformers():
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=getattr(torch, dtype), local_files_only=True
+            )
     except (OSError, ValueError) as error:
         raise ModelError(f"could not load the model in {folder}: {error}") from error
     model.to(device)

@@ -390,13 +390,20 @@ class HFRewardModel:
                         f"reward model {self.source!r} has {config.num_labels} outputs; "
                         "a reward model needs a scalar head (num_labels=1)"
                     )
+                import torch
+
+                from webqa.models.hardware import choose_precision, float_dtype
+                from webqa.models.local import default_threads
+
+                # bf16 only where this CPU multiplies it natively, else float32
+                dtype = float_dtype(choose_precision(default_threads()).precision)
                 try:
                     with quiet_transformers():
                         tokenizer = AutoTokenizer.from_pretrained(
                             self.source, local_files_only=True
                         )
                         model = AutoModelForSequenceClassification.from_pretrained(
-                            self.source, local_files_only=True
+                            self.source, dtype=getattr(torch, dtype), local_files_only=True
                         )
                 except (OSError, ValueError) as exc:
                     raise ModelError(

@@ -1,0 +1,367 @@
+"""What this CPU computes fast, and so the precision local models run in.
+
+Users' CPUs come in two kinds that matter here. Some multiply bfloat16 natively (Intel
+AMX, AVX-512-BF16): there bf16 halves the bytes a step reads and runs matrix products
+several times faster than float32. Most (AVX2-only laptops and cloud machines) do not:
+torch then emulates bf16, and a bf16 product runs ~100x slower than the same product in
+float32 (measured on a 2-core AVX2 AMD EPYC: 0.6 GFLOP/s against 64). A constant cannot
+be right on both, so the precision is decided per machine:
+
+- ``WEBQA_DTYPE`` (or ``--dtype``) if set: ``bfloat16``, ``float32`` or ``int8``;
+- else a probe, run once and cached in the data directory (``hardware.json``), keyed by
+  the CPU, its flags, torch's version and CPU capability and the thread count. It times a
+  prompt-shaped product in bf16 and float32 (bf16 only where the CPU's flags could make
+  it native) and a one-row product in float32 and int8, well under a second in all.
+
+The precisions (``PRECISIONS``):
+
+- ``bfloat16``: weights and activations in bf16; chosen where the bf16 prompt product
+  beats float32's (native bf16).
+- ``int8``: float32 weights for forward passes that feed several tokens a row (prompts,
+  forced text), where a CPU is compute-bound; and a copy of every linear layer with int8
+  weights (torch's dynamically quantised ``Linear``, fbgemm kernels) for decode steps
+  that feed one token a row, where it is memory-bound and int8 reads a quarter of the
+  bytes. Chosen where the probe's int8 one-row product beats float32's clearly.
+  Activations are quantised per tensor, which is per token only when a row feeds one
+  token: a prompt's few outlier tokens (the first, delimiters) would ruin every other
+  token's scale, which is why prompts stay in float32 (measured on Qwen 0.5B: all-int8
+  prompts agreed with float32 on 49% of next tokens; float32 prompts with int8 decode
+  steps on 96%, KL 0.016).
+- ``float32``: everywhere else.
+
+The sentence embedder and a Hugging Face reward model follow the float part of the
+choice (``float_dtype``): bf16 where it is native, else float32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from webqa.errors import ModelError
+
+PRECISIONS = ("bfloat16", "float32", "int8")
+ENV_VAR = "WEBQA_DTYPE"
+CACHE_FILE = "hardware.json"
+# the CPU flags that decide speed here (as /proc/cpuinfo spells them)
+FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+BF16_WIN = 0.8  # bf16 is chosen when its prompt product takes < 0.8x float32's
+INT8_WIN = 0.7  # int8 decode steps when a one-row int8 product takes < 0.7x float32's
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """The machine, as every benchmark records it."""
+
+    model: str  # "AMD EPYC", "Intel(R) Xeon(R) Platinum 8480+", ...
+    cores: int  # cores this process may use
+    flags: tuple[str, ...]  # those of FLAGS the CPU has
+    torch: str | None  # torch's version (None: not installed)
+    capability: str | None  # torch's CPU capability: "AVX2", "AVX512", "DEFAULT", ...
+    env: dict[str, str] = field(default_factory=dict)  # ATEN_CPU_CAPABILITY etc., if set
+
+    @property
+    def native_bf16_flags(self) -> bool:
+        """Whether the CPU says it multiplies bf16 natively (the probe still decides)."""
+        return any(flag in self.flags for flag in NATIVE_BF16_FLAGS)
+
+    def to_dict(self) -> dict[str, Any]:
+        report = asdict(self)
+        report["flags"] = list(self.flags)
+        report["python"] = platform.python_version()
+        return report
+
+
+def cpu_info() -> CpuInfo:
+    """This machine's CPU model, usable cores, speed-relevant flags and torch's view."""
+    model, flags = _cpuinfo()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    version = capability = None
+    try:
+        import torch
+
+        version = str(torch.__version__)
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except ImportError:
+        pass
+    env = {
+        name: os.environ[name]
+        for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+        if os.environ.get(name)
+    }
+    return CpuInfo(model, cores, flags, version, capability, env)
+
+
+def _cpuinfo() -> tuple[str, tuple[str, ...]]:
+    model = platform.processor() or platform.machine()
+    found: set[str] = set()
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:  # not Linux
+        return model, ()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and value.strip():
+            model = value.strip()
+        elif key in ("flags", "Features"):
+            found.update(value.split())
+            break  # every core reports the same
+    return model, tuple(flag for flag in FLAGS if flag in found)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Milliseconds for the probe's products, and what they decide."""
+
+    prompt_float32_ms: float
+    prompt_bfloat16_ms: float | None  # None: not tried (no native-bf16 flag)
+    row_float32_ms: float
+    row_int8_ms: float | None  # None: torch has no int8 dynamic linear here
+    precision: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide(
+    prompt_float32_ms: float,
+    prompt_bfloat16_ms: float | None,
+    row_float32_ms: float,
+    row_int8_ms: float | None,
+) -> str:
+    """The precision the measured times call for (see the module's docstring)."""
+    if prompt_bfloat16_ms is not None and prompt_bfloat16_ms < BF16_WIN * prompt_float32_ms:
+        return "bfloat16"
+    if row_int8_ms is not None and row_int8_ms < INT8_WIN * row_float32_ms:
+        return "int8"
+    return "float32"
+
+
+def probe(threads: int, *, try_bf16: bool = True) -> Probe:
+    """Time the products that decide the precision, on ``threads`` threads (< 1 s)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        # a prompt's slice through a Qwen-0.5B-sized layer: 32 tokens x 896 -> 2432
+        x = torch.randn(32, 896, generator=generator)
+        w = torch.randn(2432, 896, generator=generator)
+        prompt32 = _best_ms(lambda: x @ w.t())
+        prompt16 = None
+        if try_bf16:
+            xb, wb = x.bfloat16(), w.bfloat16()
+            # one run first: an emulated bf16 product is ~100x slower; stop there
+            first = _best_ms(lambda: xb @ wb.t(), repeats=1)
+            prompt16 = first if first > 3 * prompt32 else _best_ms(lambda: xb @ wb.t())
+        # a decode step's product: one row through weights that do not fit in cache
+        weights = [torch.randn(4864, 896, generator=generator) for _ in range(4)]
+        row = torch.randn(1, 896, generator=generator)
+        row32 = _best_ms(lambda: [row @ m.t() for m in weights]) / len(weights)
+        row8 = None
+        layers = int8_linears(weights)
+        if layers is not None:
+            row8 = _best_ms(lambda: [layer(row) for layer in layers]) / len(layers)
+    finally:
+        torch.set_num_threads(previous)
+    return Probe(
+        round(prompt32, 4),
+        None if prompt16 is None else round(prompt16, 4),
+        round(row32, 4),
+        None if row8 is None else round(row8, 4),
+        decide(prompt32, prompt16, row32, row8),
+    )
+
+
+def int8_linears(weights: list[Any]) -> list[Any] | None:
+    """Dynamically quantised int8 linear layers for these float32 weights ([out, in]),
+    or None where this torch has no such layers (``torch.ao`` removed)."""
+    try:
+        import torch
+
+        linears = torch.nn.ModuleList(
+            torch.nn.Linear(w.shape[1], w.shape[0], bias=False) for w in weights
+        )
+        for linear, w in zip(linears, weights, strict=True):
+            linear.weight.data = w
+        return list(quantize_int8(linears))
+    except (ImportError, AttributeError, RuntimeError):
+        return None
+
+
+def quantize_int8(module: Any, names: set[str] | None = None) -> Any:
+    """``module`` with its ``torch.nn.Linear`` layers (or those named in ``names``) as
+    dynamically quantised int8 layers: weights per output channel, activations per call.
+
+    torch marks ``torch.ao.quantization`` as deprecated in favour of torchao, whose CPU
+    int8 path runs a generic int8 product (~100x slower here); this is the fbgemm kernel.
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the deprecation notices of torch.ao
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        spec: Any = names if names is not None else {torch.nn.Linear}
+        qconfig = dict.fromkeys(spec, per_channel_dynamic_qconfig)
+        return quantize_dynamic(module, qconfig, dtype=torch.qint8, inplace=False)
+
+
+def _best_ms(fn: Callable[[], object], repeats: int = 5) -> float:
+    fn()  # warm up (allocations, kernel selection)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def requested_precision() -> str | None:
+    """``WEBQA_DTYPE`` if set (checked), else None (let the probe decide)."""
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    if not value or value == "auto":
+        return None
+    return check_precision(value, f"${ENV_VAR}")
+
+
+def check_precision(value: str, where: str = "dtype") -> str:
+    aliases = {"bf16": "bfloat16", "fp32": "float32", "float": "float32", "qint8": "int8"}
+    value = aliases.get(value.strip().lower(), value.strip().lower())
+    if value not in PRECISIONS:
+        raise ModelError(
+            f"{where}: unknown precision {value!r}; expected auto, {', '.join(PRECISIONS)}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The precision in force and why: ``source`` is "override", "probe" or "cached"."""
+
+    precision: str
+    source: str
+    cpu: CpuInfo
+    threads: int
+    probe: Probe | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "precision": self.precision,
+            "source": self.source,
+            "threads": self.threads,
+            "cpu": self.cpu.to_dict(),
+            "probe": self.probe.to_dict() if self.probe else None,
+        }
+
+
+_choices: dict[tuple[int, str], Choice] = {}  # (threads, cache file): this process's
+
+
+def choose_precision(
+    threads: int,
+    *,
+    override: str | None = None,
+    cache_dir: Path | None = None,
+    measure: Callable[..., Probe] | None = None,
+) -> Choice:
+    """The precision local models run in on this machine (see the module's docstring).
+
+    ``override`` (else ``WEBQA_DTYPE``) wins; otherwise the cached probe for this CPU,
+    torch and thread count, or a fresh probe (``measure``, a seam for tests; default
+    ``probe``), cached.
+    """
+    cpu = cpu_info()
+    forced = check_precision(override, "--dtype") if override else requested_precision()
+    if forced is not None:
+        return Choice(forced, "override", cpu, threads)
+    path = _cache_path(cache_dir)
+    memo = (threads, str(path))
+    if measure is None and memo in _choices:
+        return _choices[memo]
+    key = _fingerprint(cpu, threads)
+    known = _read_cache(path)
+    stored = known.get(key)
+    if isinstance(stored, dict) and stored.get("precision") in PRECISIONS:
+        fields: dict[str, Any] = {k: stored.get(k) for k in Probe.__dataclass_fields__}
+        choice = Choice(stored["precision"], "cached", cpu, threads, Probe(**fields))
+    else:
+        measured = (measure or probe)(threads, try_bf16=cpu.native_bf16_flags)
+        known[key] = measured.to_dict()
+        _write_cache(path, known)
+        choice = Choice(measured.precision, "probe", cpu, threads, measured)
+    if measure is None:
+        _choices[memo] = choice
+    return choice
+
+
+def float_dtype(precision: str) -> str:
+    """The float type for float models (embedder, reward model) under ``precision``."""
+    return "bfloat16" if precision == "bfloat16" else "float32"
+
+
+def _fingerprint(cpu: CpuInfo, threads: int) -> str:
+    env = ",".join(f"{k}={v}" for k, v in sorted(cpu.env.items()))
+    return "|".join(
+        [cpu.model, " ".join(cpu.flags), str(cpu.torch), str(cpu.capability), env, str(threads)]
+    )
+
+
+def _cache_path(cache_dir: Path | None) -> Path | None:
+    if cache_dir is not None:
+        return cache_dir / CACHE_FILE
+    try:
+        from webqa.paths import data_dir
+
+        return data_dir() / CACHE_FILE
+    except OSError:  # no writable data directory: probe every time
+        return None
+
+
+def _read_cache(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):  # missing or damaged: probe again
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(path: Path | None, data: dict[str, Any]) -> None:
+    if path is None:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        partial.write_text(json.dumps(data, indent=2))
+        os.replace(partial, path)
+    except OSError:  # read-only data directory: the probe runs again next time
+        partial.unlink(missing_ok=True)
