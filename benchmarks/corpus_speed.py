@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from machine import machine_report
 
 from webqa.web.corpus import build_corpus, load_factbook, load_wiki_summaries
 from webqa.web.zimweb import ZimWeb
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = args.dev.read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]
     result: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine_report(),
         "questions": len(questions),
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -56,7 +56,10 @@ def main() -> None:
         help="default for n > 1: 0.4 locally, 0.8 with --api-base (see api.agent_config)",
     )
     ap.add_argument("--details", help="write one JSON line per question here")
+    ap.add_argument("--dtype", default=None, help="local model precision (default: auto)")
     args = ap.parse_args()
+
+    from machine import machine_report, precision_report
 
     from webqa import api
     from webqa.agent import run_question
@@ -69,7 +72,7 @@ def main() -> None:
     if args.limit:
         items = items[: args.limit]
     t0 = time.perf_counter()
-    policy = api.load_policy(args.model, api_base=args.api_base)
+    policy = api.load_policy(args.model, api_base=args.api_base, dtype=args.dtype)
     web = None if args.closed_book else api.open_web()
     reward = api.load_reward("grounding", policy) if args.n > 1 else None
     judge = GroundingScorer.default(policy)
@@ -82,8 +85,13 @@ def main() -> None:
     if args.details:
         open(args.details, "w").close()  # a fresh file each run; lines are added as they come
     rows = []
+    def prefilled() -> int:  # prompt tokens a local model ran (those after kept caches)
+        stats = getattr(policy, "decode_stats", None)
+        return stats.prefill_tokens if stats is not None else 0
+
     for k, item in enumerate(items):
         start = time.perf_counter()
+        tokens_before = prefilled()
         actions = invalid = 0
         quotes: list = []
         if args.closed_book:
@@ -116,6 +124,7 @@ def main() -> None:
             invalid = sum(c.invalid_actions for c in result.candidates)
             quotes = [r for r in result.references]
         seconds = time.perf_counter() - start
+        prompt_tokens = prefilled() - tokens_before
         cited_sentences = supported = 0
         valid_citation = False
         from webqa.browser.page import Quote
@@ -141,6 +150,7 @@ def main() -> None:
             "actions": actions,
             "invalid_actions": invalid,
             "seconds": round(seconds, 2),
+            "prompt_tokens": prompt_tokens,
         }
         if not args.closed_book:
             row["quotes"] = [q.extract[:300] for q in quotes]
@@ -172,6 +182,8 @@ def main() -> None:
     report = {
         "mode": "closed_book" if args.closed_book else f"browse_n{args.n}",
         "model": policy.name,
+        "machine": machine_report(),
+        "precision": precision_report(policy),  # None: a model behind --api-base
         "temperature": api.agent_config(
             args.api_base, n=args.n, max_actions=1, temperature=args.temperature, seed=0
         ).temperature
@@ -195,6 +207,11 @@ def main() -> None:
         else None,
         "mean_actions": round(total_actions / n_items / max(1, args.n), 2),
         "seconds_per_question": round(sum(r["seconds"] for r in rows) / n_items, 2),
+        # prompt tokens a local model ran per question, beyond the caches it kept (system
+        # prompts, the previous step's prompt); None behind --api-base
+        "prompt_tokens_per_question": round(sum(r["prompt_tokens"] for r in rows) / n_items)
+        if getattr(policy, "decode_stats", None) is not None
+        else None,
         "setup_seconds": round(setup_seconds, 1),
     }
     print(json.dumps(report, indent=2))

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from machine import machine_report
+
 from webqa.web.base import SearchResult
 from webqa.web.textindex import query_words
 from webqa.web.zimweb import ZimWeb, open_default_corpus
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     questions = load_questions(args.dev)
     zim = args.zim or open_default_corpus(progress=lambda m: print(m, file=sys.stderr)).path
     results = {name: evaluate(fn, questions, args.k) for name, fn in engines(zim).items()}
-    print(json.dumps({"dev": str(args.dev), "k": args.k, "engines": results}, indent=2))
+    report = {"machine": machine_report(), "dev": str(args.dev), "k": args.k, "engines": results}
+    print(json.dumps(report, indent=2))
     return 0
 
 

@@ -9,7 +9,9 @@
   chose (adds the MiniLM load and the first decode);
 - best_of_4_batched_s vs four_sequential_s: n=4 episodes advancing together (one
   batched forward pass per step) against four single episodes run one after another,
-  same seeds and temperature, and their ratio.
+  same seeds and temperature, and their ratio;
+- machine: the CPU (``webqa.models.hardware.cpu_info``); precision: the precision local
+  models run in here and why (``choose_precision``, as the ``webqa ask`` runs chose it).
 
     python benchmarks/speed.py [--model qwen-0.5b] [--question "..."] [--skip-cold]
 """
@@ -73,7 +75,7 @@ def main() -> None:
     ap.add_argument("--skip-cold", action="store_true", help="reuse --home, skip the cold run")
     args = ap.parse_args()
     home = args.home or tempfile.mkdtemp(prefix="webqa-speed-")
-    report: dict[str, object] = {"model": args.model, "machine": f"{os.cpu_count()} cores"}
+    report: dict[str, object] = {"model": args.model, "machine": None, "precision": None}
     if not args.skip_cold:
         report["cold_start_s"] = round(timed_ask(home, args.question, args.model), 1)
     report["warm_start_s"] = round(timed_ask(home, args.question, args.model), 1)
@@ -92,10 +94,15 @@ def main() -> None:
     os.environ["WEBQA_HOME"] = home
     from dataclasses import replace
 
+    from machine import chosen_precision, machine_report
+
     from webqa import api
     from webqa.agent import run_question
     from webqa.models.embed import shared_embedder
 
+    report["machine"] = machine_report()
+    # the precision the `webqa ask` runs above chose (cached in `home` by the first)
+    report["precision"] = chosen_precision()
     policy = api.load_policy(args.model)
     web = api.open_web()
     ranker = api.passage_ranker()

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from machine import machine_report, precision_report
 
 from webqa import api
 from webqa.batching import BatchingPolicy, Question, run_many
@@ -152,8 +152,8 @@ def main() -> None:
         "source": str(Path(args.questions).resolve()),
         "max_actions": args.max_actions,
         "n": args.n,
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine_report(),
+        "precision": precision_report(base),
         "runs": runs,
     }
     print(json.dumps(report, indent=2, ensure_ascii=False))
