@@ -7,6 +7,8 @@
   browser command (imports, model load, corpus open; guided browsing's first command is
   the question as the search); first_model_command_s: to the first command the model
   chose (adds the MiniLM load and the first decode);
+- warm_dev_s, warm_dev_median_s: warm `webqa ask` on the first --dev questions of
+  ../shared/eval/dev.jsonl (default 5);
 - best_of_4_batched_s vs four_sequential_s: n=4 episodes advancing together (one
   batched forward pass per step) against four single episodes run one after another,
   same seeds and temperature, and their ratio;
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,12 +76,27 @@ def main() -> None:
     ap.add_argument("--question", default="What is the capital of Burkina Faso?")
     ap.add_argument("--home", help="data directory to use (default: a fresh temporary one)")
     ap.add_argument("--skip-cold", action="store_true", help="reuse --home, skip the cold run")
+    ap.add_argument(
+        "--dev",
+        type=int,
+        default=5,
+        help="also time a warm `webqa ask` on this many dev questions (median; 0: skip)",
+    )
+    ap.add_argument(
+        "--only-warm", action="store_true", help="stop after the warm runs (no best-of-4 part)"
+    )
     args = ap.parse_args()
     home = args.home or tempfile.mkdtemp(prefix="webqa-speed-")
     report: dict[str, object] = {"model": args.model, "machine": None, "precision": None}
     if not args.skip_cold:
         report["cold_start_s"] = round(timed_ask(home, args.question, args.model), 1)
     report["warm_start_s"] = round(timed_ask(home, args.question, args.model), 1)
+    if args.dev:
+        dev = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+        questions = [json.loads(line)["question"] for line in dev.open() if line.strip()]
+        times = [timed_ask(home, q, args.model) for q in questions[: args.dev]]
+        report["warm_dev_s"] = [round(t, 1) for t in times]
+        report["warm_dev_median_s"] = round(statistics.median(times), 1)
     env = dict(os.environ, WEBQA_HOME=home)
     out = subprocess.run(
         [sys.executable, "-c", FIRST_COMMAND, args.question, args.model],
@@ -87,9 +105,9 @@ def main() -> None:
         capture_output=True,
         text=True,
     ).stdout
-    times = [float(t) for t in out.strip().splitlines()]
-    report["first_command_s"] = round(times[0], 1)
-    report["first_model_command_s"] = round(times[1], 1)
+    firsts = [float(t) for t in out.strip().splitlines()]
+    report["first_command_s"] = round(firsts[0], 1)
+    report["first_model_command_s"] = round(firsts[1], 1)
 
     os.environ["WEBQA_HOME"] = home
     from dataclasses import replace
@@ -103,6 +121,9 @@ def main() -> None:
     report["machine"] = machine_report()
     # the precision the `webqa ask` runs above chose (cached in `home` by the first)
     report["precision"] = chosen_precision()
+    if args.only_warm:
+        print(json.dumps(report, indent=2))
+        return
     policy = api.load_policy(args.model)
     web = api.open_web()
     ranker = api.passage_ranker()

@@ -49,6 +49,14 @@ class AgentConfig:
     temperature: float = 0.0  # browsing and answering; 0 is greedy. best-of-n uses >0
     command_max_tokens: int = 48  # a browser command is one short line
     answer_max_tokens: int = 200
+    # a redraft (see _redraft) restates a short answer; left at 200 tokens, a constrained
+    # redraft that never closed its sentence ran to the limit (27 s on an AVX2 CPU)
+    redraft_max_tokens: int = 64
+    # lines of page text shown a step: WebGPT's window for models that choose every
+    # command; guided episodes (whose pages open at the passage to quote) see fewer, as
+    # every step re-sends its window and a CPU prefills ~100 tokens a second
+    window_lines: int = 20
+    guided_window_lines: int = 12
     constrain: bool = True  # restrict local decoding to valid commands on the page
     guided: bool = True  # and to a sound browsing procedure (see Observation.constraint)
     shortlist: int = 1  # guided, with a ranker: quotes start at one of the k best passages
@@ -221,10 +229,18 @@ def run_question(
     config = config or AgentConfig()
     emit = on_event or (lambda event: None)
     started = time.perf_counter()
+    guided = _follows_shortlist(config, ranker)
     episodes = [
         _Episode(
             index=i,
-            env=(env := BrowserEnv(web, max_actions=config.max_actions)),
+            env=(
+                env := BrowserEnv(
+                    web,
+                    max_actions=config.max_actions,
+                    page_first=guided,
+                    window_lines=config.guided_window_lines if guided else config.window_lines,
+                )
+            ),
             observation=env.reset(question),
             seed=config.seed + i,
             started=started,
@@ -325,6 +341,13 @@ def _open_at_best(e: _Episode, shortlist: Shortlister) -> Observation:
     return e.observation if passages is None else e.env.show(passages.focus)
 
 
+def _follows_shortlist(config: AgentConfig, ranker: PassageRanker | None) -> bool:
+    """Whether episodes follow the shortlist procedure: with a ranker and guided decoding,
+    the question is the first query, pages open at their best passage, observations show
+    the page before the quotes and past actions, and the prompt's example says so."""
+    return config.constrain and config.guided and ranker is not None
+
+
 def _browse(
     episodes: list[_Episode],
     policy: Policy,
@@ -332,9 +355,7 @@ def _browse(
     emit: EventSink,
     shortlist: Shortlister,
 ) -> None:
-    # With a ranker, guided episodes follow the shortlist procedure: the question is the
-    # first query, pages open at their best passage, and the prompt's example says so.
-    guided = config.constrain and config.guided and shortlist.ranker is not None
+    guided = _follows_shortlist(config, shortlist.ranker)
     with ThreadPoolExecutor(max_workers=max(1, len(episodes))) as pool:
         while active := [e for e in episodes if not e.done]:
             # Guided episodes start with the question as the query (see first_search); a
@@ -445,7 +466,9 @@ def _answer_request(
 ) -> GenerationRequest:
     return GenerationRequest(
         chat=answer_chat(question, _quotes_of(e)),
-        max_new_tokens=config.answer_max_tokens,
+        max_new_tokens=config.answer_max_tokens
+        if constraint is None
+        else min(config.answer_max_tokens, config.redraft_max_tokens),
         temperature=e.temperature,
         seed=e.seed,
         constraint=constraint,

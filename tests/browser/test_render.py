@@ -108,3 +108,28 @@ def test_golden_episode_page_is_everest(web: FakeWeb) -> None:
     env.step("Search highest mountain")
     env.step("Clicked on link 0")
     assert env.visited_urls == (EVEREST,)
+
+
+def test_page_first_layout_keeps_a_page_step_s_start_for_the_next_step(web: FakeWeb) -> None:
+    """Guided layout: the page window comes before the quotes and past actions, so the
+    step after a quote on the same window starts with the same text (a model that keeps
+    the previous prompt's cache runs only the rest); the default layout does not."""
+
+    def two_steps(page_first: bool) -> tuple[str, str]:
+        env = BrowserEnv(web, max_actions=10, window_lines=8, page_first=page_first)
+        env.reset(QUESTION)
+        env.step("Search highest mountain")
+        before = env.step("Clicked on link 0").observation.text
+        after = env.step("Quote: Its elevation of 8,849 m━2020.").observation.text
+        return before, after
+
+    before, after = two_steps(page_first=True)
+    sections = [line for line in after.splitlines() if line.startswith("●")]
+    assert sections[:4] == ["●Question", "●Title", sections[2], "●Text"]
+    assert sections[2].startswith("●Scrollbar") and sections[4] == "●Quotes"
+    shared = before[: before.index("●Quotes")]
+    assert after.startswith(shared) and "8,849" in shared  # question and the page window
+    assert after[len(shared) :].count("From quote 1") == 1
+    old_before, old_after = two_steps(page_first=False)
+    assert old_before.index("●Quotes") < old_before.index("●Title")
+    assert sorted(old_after.splitlines()) == sorted(after.splitlines())  # same content

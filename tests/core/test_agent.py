@@ -279,6 +279,10 @@ def test_guided_page_opens_at_its_best_passage_and_long_sections_quote_sentences
     seen = policy.requests[0].chat[-1].content
     window = seen.split("●Text\n")[1]
     assert window.splitlines()[1] == "The capital moved to Belmopan in 1970."  # one line above
+    # guided: the page comes before the quotes and past actions, in a shorter window
+    assert seen.index("●Text") < seen.index("●Quotes") < seen.index("●Past actions")
+    shown = window.split("●Quotes")[0].splitlines()
+    assert len(shown) == AgentConfig().guided_window_lines < AgentConfig().window_lines
     assert "Filler sentence number 0 " not in seen
     on_page = policy.requests[0].constraint
     assert on_page is not None

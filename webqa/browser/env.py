@@ -190,6 +190,7 @@ class BrowserEnv:
         max_quote_chars: int = 4000,
         window_lines: int = 20,
         max_results: int = 10,
+        page_first: bool = False,
     ) -> None:
         limits = dict(
             max_actions=max_actions,
@@ -205,6 +206,7 @@ class BrowserEnv:
         self.max_quote_chars = max_quote_chars
         self.window_lines = window_lines
         self.max_results = max_results
+        self.page_first = page_first  # the observation's layout (see render_observation)
         self._question: str | None = None
         self._reset_state()
 
@@ -280,6 +282,7 @@ class BrowserEnv:
             top=top,
             window_lines=self.window_lines,
             actions_left=self.actions_left,
+            page_first=self.page_first,
         )
         return Observation(
             text,

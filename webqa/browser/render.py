@@ -43,26 +43,34 @@ def render_observation(
     top: int,
     window_lines: int,
     actions_left: int,
+    page_first: bool = False,
 ) -> str:
-    """The full observation: question, quotes, past actions, page window, actions left."""
-    out = ["●Question", question.strip(), "●Quotes"]
+    """The full observation: question, quotes, past actions, page window, actions left.
+
+    ``page_first`` puts the page window right after the question, before the quotes and
+    past actions: consecutive steps on the same window (a quote, then the choice to quote
+    more or end) then begin with the same text, so a model that keeps the previous
+    step's KV cache runs only what changed (the guided procedure's layout).
+    """
+    memory = ["●Quotes"]
     for i, q in enumerate(quotes, 1):
-        out.append(f"From quote {i} ({q.title} · {q.domain}):")
-        out.append(clip(q.text, QUOTE_PREVIEW_CHARS))
+        memory.append(f"From quote {i} ({q.title} · {q.domain}):")
+        memory.append(clip(q.text, QUOTE_PREVIEW_CHARS))
     if not quotes:
-        out.append(NONE_YET)
-    out.append("●Past actions")
-    out.extend(action_line(a) for a in actions)
+        memory.append(NONE_YET)
+    memory.append("●Past actions")
+    memory.extend(action_line(a) for a in actions)
     if not actions:
-        out.append(NONE_YET)
+        memory.append(NONE_YET)
     visible = page.lines[top : top + window_lines] if page is not None else ()
-    out += [
+    window = [
         "●Title",
         title_line(page),
         f"●Scrollbar: {top} - {top + len(visible)}",
         "●Text",
         *visible,
-        f"●Actions left: {actions_left}",
-        "●Next action",
     ]
-    return "\n".join(out)
+    middle = [*window, *memory] if page_first else [*memory, *window]
+    return "\n".join(
+        ["●Question", question.strip(), *middle, f"●Actions left: {actions_left}", "●Next action"]
+    )
