@@ -38,7 +38,7 @@ class AnyWeb(FakeWeb):
 
 def steps_taken(observation: str) -> int:
     """How many actions the observation lists under ``●Past actions``."""
-    past = observation.split("●Past actions\n", 1)[1].split("\n●Title", 1)[0]
+    past = observation.split("●Past actions\n", 1)[1].split("\n●", 1)[0]  # to the next section
     return 0 if past.strip() == "None yet" else len(past.splitlines())
 
 
