@@ -62,9 +62,15 @@ def test_decide_picks_bf16_where_its_prompt_product_is_clearly_faster() -> None:
 
 
 def test_decide_picks_int8_where_only_the_int8_row_is_clearly_faster() -> None:
-    assert decide(10.0, 9.0, 1.0, 0.5) == "int8"  # bf16 not clearly faster
-    assert decide(10.0, 1000.0, 1.0, 0.3) == "int8"  # emulated bf16
-    assert decide(10.0, None, 1.0, 0.69) == "int8"
+    assert decide(10.0, 9.0, 1.0, 0.5, int8_auto=True) == "int8"  # bf16 not clearly faster
+    assert decide(10.0, 1000.0, 1.0, 0.3, int8_auto=True) == "int8"  # emulated bf16
+    assert decide(10.0, None, 1.0, 0.69, int8_auto=True) == "int8"
+
+
+def test_int8_is_not_chosen_automatically_as_it_answered_worse() -> None:
+    # INT8_AUTO is off: int8 lost 3 of float32's right dev answers (hardware.py)
+    assert decide(10.0, None, 1.0, 0.3) == "float32"
+    assert decide(10.0, 1000.0, 1.0, 0.3) == "float32"
 
 
 def test_decide_falls_back_to_float32() -> None:
@@ -98,10 +104,18 @@ def test_a_native_bf16_machine_chooses_bf16(
     json.dumps(choice.to_dict())  # reports are plain JSON
 
 
-@pytest.mark.parametrize(("row8", "expected"), [(0.4, "int8"), (0.9, "float32"), (None, "float32")])
-def test_an_avx2_machine_chooses_int8_or_float32(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, row8: float | None, expected: str
+@pytest.mark.parametrize(
+    ("row8", "int8_auto", "expected"),
+    [(0.4, False, "float32"), (0.4, True, "int8"), (0.9, True, "float32"), (None, True, "float32")],
+)
+def test_an_avx2_machine_chooses_float32_or_int8_where_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    row8: float | None,
+    int8_auto: bool,
+    expected: str,
 ) -> None:
+    monkeypatch.setattr(hardware, "INT8_AUTO", int8_auto)
     on_cpu(monkeypatch, AVX2)
     measure = Counting(fake_probe(10.0, None, 1.0, row8))
     choice = choose_precision(2, cache_dir=tmp_path, measure=measure)
@@ -117,11 +131,11 @@ def test_the_choice_is_cached_per_machine_and_threads(
     first = choose_precision(2, cache_dir=tmp_path, measure=measure)
     second = choose_precision(2, cache_dir=tmp_path, measure=measure)
     assert (first.source, second.source) == ("probe", "cached")
-    assert second.precision == first.precision == "int8"
+    assert second.precision == first.precision == "float32"
     assert second.probe == first.probe
     assert len(measure.calls) == 1  # not measured again
     stored = json.loads((tmp_path / CACHE_FILE).read_text())
-    assert [entry["precision"] for entry in stored.values()] == ["int8"]
+    assert [entry["precision"] for entry in stored.values()] == ["float32"]
     # another thread count (or another CPU) is a different entry: measured again
     assert choose_precision(1, cache_dir=tmp_path, measure=measure).source == "probe"
     on_cpu(monkeypatch, NATIVE)
@@ -138,7 +152,7 @@ def test_a_damaged_cache_is_probed_again(
     (tmp_path / CACHE_FILE).write_bytes(damage)
     measure = Counting(fake_probe(10.0, None, 1.0, 0.4))
     choice = choose_precision(2, cache_dir=tmp_path, measure=measure)
-    assert (choice.precision, choice.source) == ("int8", "probe")
+    assert (choice.precision, choice.source) == ("float32", "probe")
     assert len(json.loads((tmp_path / CACHE_FILE).read_text())) == 1  # rewritten whole
     assert choose_precision(2, cache_dir=tmp_path, measure=measure).source == "cached"
 

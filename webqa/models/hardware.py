@@ -21,13 +21,15 @@ The precisions (``PRECISIONS``):
   forced text), where a CPU is compute-bound; and a copy of every linear layer with int8
   weights (torch's dynamically quantised ``Linear``, fbgemm kernels) for decode steps
   that feed one token a row, where it is memory-bound and int8 reads a quarter of the
-  bytes. Chosen where the probe's int8 one-row product beats float32's clearly.
+  bytes. Twice float32's decode speed on AVX2, but it lost 3 of float32's 23 right dev
+  answers, so it is only chosen with ``--dtype int8`` (``INT8_AUTO``; the probe still
+  times it and reports it).
   Activations are quantised per tensor, which is per token only when a row feeds one
   token: a prompt's few outlier tokens (the first, delimiters) would ruin every other
   token's scale, which is why prompts stay in float32 (measured on Qwen 0.5B: all-int8
   prompts agreed with float32 on 49% of next tokens; float32 prompts with int8 decode
   steps on 96%, KL 0.016).
-- ``float32``: everywhere else.
+- ``float32``: everywhere else (CPUs without native bf16).
 
 The sentence embedder and a Hugging Face reward model follow the float part of the
 choice (``float_dtype``): bf16 where it is native, else float32.
@@ -68,6 +70,11 @@ FLAGS = (
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 BF16_WIN = 0.8  # bf16 is chosen when its prompt product takes < 0.8x float32's
 INT8_WIN = 0.7  # int8 decode steps when a one-row int8 product takes < 0.7x float32's
+# ... but only if int8 also answers as well, which it did not: on the 40 dev questions
+# (AVX2 AMD EPYC, n=1) int8 decode steps answered 20 right against float32's 23 (29 of 40
+# answers identical; the 3 lost, none gained), for twice float32's decode speed. So auto
+# picks float32 where bf16 is not native; int8 stays one --dtype away.
+INT8_AUTO = False
 
 
 @dataclass(frozen=True)
@@ -153,11 +160,16 @@ def decide(
     prompt_bfloat16_ms: float | None,
     row_float32_ms: float,
     row_int8_ms: float | None,
+    *,
+    int8_auto: bool | None = None,
 ) -> str:
-    """The precision the measured times call for (see the module's docstring)."""
+    """The precision the measured times call for (see the module's docstring); int8 is a
+    candidate only with ``int8_auto`` (default ``INT8_AUTO``)."""
     if prompt_bfloat16_ms is not None and prompt_bfloat16_ms < BF16_WIN * prompt_float32_ms:
         return "bfloat16"
-    if row_int8_ms is not None and row_int8_ms < INT8_WIN * row_float32_ms:
+    if int8_auto is None:
+        int8_auto = INT8_AUTO
+    if int8_auto and row_int8_ms is not None and row_int8_ms < INT8_WIN * row_float32_ms:
         return "int8"
     return "float32"
 
@@ -312,7 +324,13 @@ def choose_precision(
     stored = known.get(key)
     if isinstance(stored, dict) and stored.get("precision") in PRECISIONS:
         fields: dict[str, Any] = {k: stored.get(k) for k in Probe.__dataclass_fields__}
-        choice = Choice(stored["precision"], "cached", cpu, threads, Probe(**fields))
+        try:  # decided again from the stored times: a newer rule applies to an old probe
+            times = [fields[k] for k in ("prompt_float32_ms", "prompt_bfloat16_ms")]
+            times += [fields[k] for k in ("row_float32_ms", "row_int8_ms")]
+            fields["precision"] = decide(*times)
+        except TypeError:  # damaged times: keep what was decided then
+            pass
+        choice = Choice(fields["precision"], "cached", cpu, threads, Probe(**fields))
     else:
         measured = (measure or probe)(threads, try_bf16=cpu.native_bf16_flags)
         known[key] = measured.to_dict()
