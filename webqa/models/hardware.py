@@ -198,8 +198,9 @@ def probe(threads: int, *, try_bf16: bool = True) -> Probe:
         row32 = _best_ms(lambda: [row @ m.t() for m in weights]) / len(weights)
         row8 = None
         layers = int8_linears(weights)
-        if layers is not None:
-            row8 = _best_ms(lambda: [layer(row) for layer in layers]) / len(layers)
+        if layers is not None:  # each takes the row's two constant inputs (see SplitLinear)
+            padded = torch.cat([row, torch.ones(1, 1), -torch.ones(1, 1)], dim=-1)
+            row8 = _best_ms(lambda: [layer(padded) for layer in layers]) / len(layers)
     finally:
         torch.set_num_threads(previous)
     return Probe(
@@ -212,39 +213,15 @@ def probe(threads: int, *, try_bf16: bool = True) -> Probe:
 
 
 def int8_linears(weights: list[Any]) -> list[Any] | None:
-    """Dynamically quantised int8 linear layers for these float32 weights ([out, in]),
-    or None where this torch has no such layers (``torch.ao`` removed)."""
+    """The int8 decode-step layers the model would use (``webqa.models.int8``) for these
+    float32 weights ([out, in]), or None where this torch has no fbgemm dynamic linear
+    (``torch.ao`` removed)."""
     try:
-        import torch
+        from webqa.models.int8 import int8_linear, quantize_rows
 
-        linears = torch.nn.ModuleList(
-            torch.nn.Linear(w.shape[1], w.shape[0], bias=False) for w in weights
-        )
-        for linear, w in zip(linears, weights, strict=True):
-            linear.weight.data = w
-        return list(quantize_int8(linears))
+        return [int8_linear(*quantize_rows(w)) for w in weights]
     except (ImportError, AttributeError, RuntimeError):
         return None
-
-
-def quantize_int8(module: Any, names: set[str] | None = None) -> Any:
-    """``module`` with its ``torch.nn.Linear`` layers (or those named in ``names``) as
-    dynamically quantised int8 layers: weights per output channel, activations per call.
-
-    torch marks ``torch.ao.quantization`` as deprecated in favour of torchao, whose CPU
-    int8 path runs a generic int8 product (~100x slower here); this is the fbgemm kernel.
-    """
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the deprecation notices of torch.ao
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        spec: Any = names if names is not None else {torch.nn.Linear}
-        qconfig = dict.fromkeys(spec, per_channel_dynamic_qconfig)
-        return quantize_dynamic(module, qconfig, dtype=torch.qint8, inplace=False)
 
 
 def _best_ms(fn: Callable[[], object], repeats: int = 5) -> float:
@@ -344,6 +321,14 @@ def choose_precision(
 def float_dtype(precision: str) -> str:
     """The float type for float models (embedder, reward model) under ``precision``."""
     return "bfloat16" if precision == "bfloat16" else "float32"
+
+
+def machine_float_dtype() -> str:
+    """The float type for float models (embedder, reward model) on this machine: bf16
+    where its precision choice is bf16 (native), else float32."""
+    from webqa.models.local import default_threads
+
+    return float_dtype(choose_precision(default_threads()).precision)
 
 
 def _fingerprint(cpu: CpuInfo, threads: int) -> str:

@@ -392,11 +392,10 @@ class HFRewardModel:
                     )
                 import torch
 
-                from webqa.models.hardware import choose_precision, float_dtype
-                from webqa.models.local import default_threads
+                from webqa.models.hardware import machine_float_dtype
 
                 # bf16 only where this CPU multiplies it natively, else float32
-                dtype = float_dtype(choose_precision(default_threads()).precision)
+                dtype = machine_float_dtype()
                 try:
                     with quiet_transformers():
                         tokenizer = AutoTokenizer.from_pretrained(
