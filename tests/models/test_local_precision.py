@@ -107,3 +107,27 @@ def policy_key() -> str:
     from webqa.models.presets import resolve_model
 
     return resolve_model(SPEC).key
+
+
+def test_a_float32_copy_is_kept_and_mapped_in_as_transformers_would_load_it(
+    float32: LocalPolicy, cache: Path
+) -> None:
+    import torch
+
+    from webqa.models.local import COPY_PREFIX, _load_pretrained, _stamp
+    from webqa.models.presets import resolve_model
+
+    folder = cache / resolve_model(SPEC).key
+    copy = folder / f"{COPY_PREFIX}float32.safetensors"
+    assert copy.is_file()
+    assert copy.name not in _stamp(folder)  # a derived copy does not change what the model is
+    reference, tokenizer = _load_pretrained(folder, "float32", "cpu", copies=False)
+    model = float32._model
+    assert type(model) is type(reference)
+    if model.config.tie_word_embeddings:
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    ids = torch.tensor([tokenizer.encode("The capital of France is")])
+    with torch.inference_mode():
+        assert torch.equal(model(ids).logits, reference(ids).logits)
+    for name, buffer in reference.named_buffers():  # rebuilt, not left on the meta device
+        assert torch.equal(model.get_buffer(name), buffer), name
