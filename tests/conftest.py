@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("tests.hostile_server",)  # the `hostile` fixture, for every test
+
 
 @pytest.fixture(autouse=True)
 def webqa_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

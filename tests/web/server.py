@@ -90,6 +90,9 @@ class FixtureServer:
 
         class _Server(ThreadingHTTPServer):
             daemon_threads = True
+            # The default backlog of 5 overflows when 8 threads connect at once; the kernel
+            # then drops a SYN and the client retries after 1 s (a flaky fetch timeout).
+            request_queue_size = 128
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # clients that hang up mid-response are expected here

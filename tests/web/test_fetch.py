@@ -11,7 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import brotli
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.hostile_server import ARTICLE, HostileServer
 from tests.web.server import FixtureServer, Request
 from webqa.errors import BlockedURLError, FetchError
 from webqa.web.base import Document
@@ -105,6 +108,86 @@ def test_decode_and_title_helpers() -> None:
     assert decode_body(b"caf\xe9", "no-such-charset", is_html=False) == "café"
     assert html_title("<TITLE lang=en>A &amp; <b>B</b></TITLE>") == "A & B"
     assert html_title("<p>no title</p>") == ""
+
+
+# Case 4b: a declared charset that could smuggle markup is not honoured.
+@pytest.mark.parametrize(
+    ("case", "body"),
+    [
+        # UTF-7 would decode +ADw-b+AD4- to <b>; the bytes are read as UTF-8 instead
+        ("/utf7-meta", '<meta charset="utf-7"><title>seven</title>+ADw-b+AD4-bold+ADw-/b+AD4-'),
+        ("/utf7-header", "<title>seven</title>+ADw-i+AD4-x"),
+        # UTF-16 without a BOM: not honoured either (UTF-8, NULs and all)
+        ("/utf16-no-bom", "<title>sixteen</title>".encode("utf-16-le").decode()),
+        # a Python codec that is not a text encoding (was a LookupError traceback)
+        ("/python-codec", "<title>rot</title>uryyb"),
+    ],
+)
+def test_charsets_that_smuggle_markup_are_not_honoured(
+    hostile: HostileServer, fetcher: Fetcher, case: str, body: str
+) -> None:
+    doc = fetcher.fetch(hostile.url(case))
+    assert doc.body == body
+    assert "<b>" not in doc.body and "<i>" not in doc.body
+
+
+def test_decode_body_honours_only_safe_declarations() -> None:
+    smuggled = b"+ADw-script+AD4-alert(1)+ADw-/script+AD4-"
+    for label in (
+        "utf-7",
+        "UTF7",
+        "x-utf-7",
+        "utf-16",
+        "utf-16le",
+        "utf-32",
+        "iso-2022-jp",
+        "cp037",
+        "rot13",
+        "zlib",
+        "base64",
+        "idna",
+        "unicode_escape",
+        "hz",
+        "a\x00b",
+    ):
+        assert decode_body(smuggled, label, is_html=False) == smuggled.decode(), label
+    meta = b'<meta charset="utf-7">' + smuggled
+    assert decode_body(meta, None, is_html=True) == meta.decode()
+    # what browsers honour still works: BOMs, WHATWG labels and their aliases
+    assert decode_body("\ufeffhi".encode("utf-16-le"), "utf-7", is_html=False) == "hi"
+    assert decode_body("€".encode("cp1252"), "ISO-8859-1", is_html=False) == "€"
+    assert decode_body("日本".encode("cp932"), "Shift_JIS", is_html=False) == "日本"
+    assert decode_body("Привет".encode("koi8-r"), "koi8-r", is_html=False) == "Привет"
+    assert decode_body("ไทย".encode("cp874"), "windows-874", is_html=False) == "ไทย"
+
+
+@settings(max_examples=300, deadline=2000)
+@given(
+    data=st.binary(max_size=300),
+    charset=st.one_of(
+        st.none(),
+        st.text(max_size=20),
+        st.sampled_from(["utf-7", "utf-16", "rot13", "zlib", "idna", "cp037", "utf-8"]),
+    ),
+    is_html=st.booleans(),
+)
+def test_decode_body_never_raises(data: bytes, charset: str | None, is_html: bool) -> None:
+    assert isinstance(decode_body(data, charset, is_html=is_html), str)
+
+
+def test_title_is_printable(hostile: HostileServer, fetcher: Fetcher) -> None:
+    doc = fetcher.fetch(hostile.url("/control-chars"))
+    assert doc.title == "[2Jctl"  # ESC and NUL gone: a title cannot drive a terminal
+    assert html_title("<title>a\u202eb\x07c\n d</title>") == "abc d"
+
+
+@pytest.mark.parametrize("case", ["/many-titles", "/lt-flood"])
+def test_title_takes_linear_time(hostile: HostileServer, fetcher: Fetcher, case: str) -> None:
+    # <title> 700,000 times, unclosed: the old title regex took ~150 s for 40,000
+    start = time.monotonic()
+    doc = fetcher.fetch(hostile.url(case))
+    assert time.monotonic() - start < 1.0
+    assert doc.title == ("lt" if case == "/lt-flood" else doc.url)
 
 
 HIDDEN = (
@@ -242,48 +325,31 @@ def test_redirect_cap_is_configurable(server: FixtureServer) -> None:
 # ------------------------------------------------------------------ size and time limits
 
 
-def gzip_bomb(total: int = 1 << 30) -> Iterator[bytes]:
-    """``total`` bytes of zeros as a gzip stream, made in milliseconds: after a full
-    flush the compressor state resets, so every further 1 MiB block compresses the same."""
-    block = bytes(1 << 20)
-    c = zlib.compressobj(9, zlib.DEFLATED, 31)
-    yield c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)
-    repeat = c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)
-    for _ in range(total // len(block) - 1):
-        yield repeat
-
-
 def test_gzip_bomb_refused_fast_with_bounded_memory(
-    server: FixtureServer, fetcher: Fetcher
+    hostile: HostileServer, fetcher: Fetcher
 ) -> None:
-    def bomb(req: Request) -> None:
-        req.stream(200, gzip_bomb(), {"Content-Type": HTML, "Content-Encoding": "gzip"})
-
-    server.route("/bomb", bomb)
     tracemalloc.start()
     start = time.monotonic()
     try:
         with pytest.raises(FetchError) as info:
-            fetcher.fetch(server.url("/bomb"))
+            fetcher.fetch(hostile.url("/gzip-bomb"))
         elapsed = time.monotonic() - start
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert str(info.value) == f"page larger than 5000000 bytes: {server.url('/bomb')}"
+    assert str(info.value) == f"page larger than 5000000 bytes: {hostile.url('/gzip-bomb')}"
     assert elapsed < 2.0
     assert peak < 20_000_000  # 1 GiB decompressed would not fit; 5 MB cap plus small steps
 
 
-def test_brotli_bomb_refused(server: FixtureServer, fetcher: Fetcher) -> None:
-    c = brotli.Compressor(quality=1)
-    block = bytes(1 << 20)
-    data = b"".join(c.process(block) for _ in range(256)) + c.finish()  # 256 MiB of zeros
-    assert len(data) < 100_000
-    server.page("/br", data, headers={"Content-Encoding": "br"})
+def test_brotli_bomb_refused(hostile: HostileServer, fetcher: Fetcher) -> None:
+    from tests.hostile_server import brotli_bomb
+
+    assert len(brotli_bomb()) < 100_000  # 256 MiB of zeros, made before measuring
     tracemalloc.start()
     try:
         with pytest.raises(FetchError, match="page larger than 5000000 bytes"):
-            fetcher.fetch(server.url("/br"))
+            fetcher.fetch(hostile.url("/brotli-bomb"))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -316,20 +382,59 @@ def test_corrupt_and_unknown_encodings(server: FixtureServer, fetcher: Fetcher) 
         fetcher.fetch(server.url("/zstd"))
 
 
-def test_large_page_refused_at_the_cap(server: FixtureServer, fetcher: Fetcher) -> None:
-    big = b"<p>" + b"x" * 20_000_000
-    server.page("/declared", big)  # Content-Length says 20 MB: refused before reading
-    server.route(
-        "/undeclared",
-        lambda r: r.stream(
-            200, [big[i : i + 65536] for i in range(0, len(big), 65536)], {"Content-Type": HTML}
-        ),
+# Case 5: a truncated compressed body is refused, naming the URL, never shown in part.
+@pytest.mark.parametrize(
+    ("case", "coding"),
+    [
+        ("/gzip-truncated", "gzip"),
+        ("/deflate-truncated", "deflate"),
+        ("/brotli-truncated", "brotli"),
+    ],
+)
+def test_truncated_compressed_body_is_refused(
+    hostile: HostileServer, fetcher: Fetcher, case: str, coding: str
+) -> None:
+    with pytest.raises(FetchError) as info:
+        fetcher.fetch(hostile.url(case))
+    assert str(info.value) == (
+        f"truncated compressed body from {hostile.url(case)}: the {coding} stream ended early"
+        " (refused, not used in part)"
     )
-    for path in ("/declared", "/undeclared"):
+    assert info.value.url == hostile.url(case)
+
+
+def test_body_shorter_than_its_content_length_is_refused(hostile: HostileServer) -> None:
+    with Fetcher(allow_private=LOOPBACK, retries=1, backoff=0.01) as f:
+        with pytest.raises(FetchError) as info:
+            f.fetch(hostile.url("/short-body"))
+    assert "received 100 bytes, expected 100000" in str(info.value)
+    assert str(info.value).endswith("(gave up after 2 attempts)")
+
+
+def test_truncated_second_gzip_member_is_refused(server: FixtureServer, fetcher: Fetcher) -> None:
+    second = gzip.compress(ARTICLE)
+    server.page(
+        "/m",
+        gzip.compress(b"<title>one</title>") + second[:100],
+        headers={"Content-Encoding": "gzip"},
+    )
+    with pytest.raises(FetchError, match="^truncated compressed body from .*gzip stream"):
+        fetcher.fetch(server.url("/m"))
+
+
+def test_empty_compressed_body_is_an_empty_page(server: FixtureServer, fetcher: Fetcher) -> None:
+    for coding in ("gzip", "deflate", "br"):
+        server.page(f"/{coding}", b"", headers={"Content-Encoding": coding})
+        assert fetcher.fetch(server.url(f"/{coding}")).body == "", coding
+
+
+def test_large_page_refused_at_the_cap(hostile: HostileServer, fetcher: Fetcher) -> None:
+    # /huge-declared: Content-Length says 20 MB, refused before reading; /huge: no length
+    for path in ("/huge-declared", "/huge"):
         start = time.monotonic()
         with pytest.raises(FetchError) as info:
-            fetcher.fetch(server.url(path))
-        assert str(info.value) == f"page larger than 5000000 bytes: {server.url(path)}"
+            fetcher.fetch(hostile.url(path))
+        assert str(info.value) == f"page larger than 5000000 bytes: {hostile.url(path)}"
         assert time.monotonic() - start < 2.0
 
 
@@ -341,34 +446,14 @@ def test_small_cap(server: FixtureServer) -> None:
         f.fetch(server.url("/a"))
 
 
-def stall(req: Request) -> None:
-    """Headers and a little body, then nothing, forever (until the server stops)."""
-    req.start(200, {"Content-Type": HTML})
-    req.write(b"<title>slow</title>")
-    req.stopping.wait(60)
-
-
-def trickle(req: Request) -> None:
-    """One byte every 20 ms, forever: each read is quick, the whole never ends."""
-    req.start(200, {"Content-Type": HTML})
-    while not req.stopping.wait(0.02):
-        req.write(b"x")
-
-
-def silent(req: Request) -> None:
-    """Never even sends the headers."""
-    req.stopping.wait(60)
-
-
-@pytest.mark.parametrize("handler", [stall, trickle, silent])
-def test_deadline_covers_the_whole_fetch(server: FixtureServer, handler: object) -> None:
-    server.route("/slow", handler)  # type: ignore[arg-type]
+@pytest.mark.parametrize("case", ["/stall", "/trickle", "/silent"])
+def test_deadline_covers_the_whole_fetch(hostile: HostileServer, case: str) -> None:
     with Fetcher(allow_private=LOOPBACK, timeout=1.0, backoff=0.01) as f:
         start = time.monotonic()
         with pytest.raises(FetchError) as info:
-            f.fetch(server.url("/slow"))
+            f.fetch(hostile.url(case))
         elapsed = time.monotonic() - start
-    assert str(info.value) == f"timed out after 1 s fetching {server.url('/slow')}"
+    assert str(info.value) == f"timed out after 1 s fetching {hostile.url(case)}"
     assert 0.9 < elapsed < 1.5
 
 
@@ -409,6 +494,15 @@ def test_retry_after_beyond_the_deadline_fails_at_once(server: FixtureServer) ->
     assert str(info.value) == (
         f"HTTP 429 Too Many Requests from {server.url('/r')} (no time left to retry within 2 s)"
     )
+
+
+def test_retry_after_an_hour_fails_at_once(hostile: HostileServer) -> None:
+    with Fetcher(allow_private=LOOPBACK) as f:  # the default 15 s deadline
+        start = time.monotonic()
+        with pytest.raises(FetchError, match=r"\(no time left to retry within 15 s\)$"):
+            f.fetch(hostile.url("/retry-after"))
+    assert time.monotonic() - start < 0.5
+    assert hostile.hits["/retry-after"] == 1
 
 
 def test_persistent_500_gives_up_after_retries(server: FixtureServer) -> None:
@@ -499,14 +593,14 @@ def test_cached_page_still_guarded(server: FixtureServer) -> None:
         strict.fetch(server.url("/c"))
 
 
-def test_threads_share_one_fetcher(server: FixtureServer) -> None:
-    for i in range(16):
-        server.page(f"/p{i}", f"<title>page {i}</title>")
-    server.route("/p0", stall)  # one stalled fetch must not hold up the others
+def test_threads_share_one_fetcher(hostile: HostileServer) -> None:
+    for i in range(1, 16):
+        hostile.page(f"/p{i}", f"<title>page {i}</title>")
+    paths = ["/stall"] + [f"/p{i}" for i in range(1, 16)]  # one stalled fetch among them
     with Fetcher(allow_private=LOOPBACK, timeout=1.0, cache=Cache()) as f:
         with ThreadPoolExecutor(8) as pool:
-            outcomes = list(pool.map(lambda i: _try(f, server.url(f"/p{i}")), range(16)))
-    assert outcomes[0] == f"timed out after 1 s fetching {server.url('/p0')}"
+            outcomes = list(pool.map(lambda path: _try(f, hostile.url(path)), paths))
+    assert outcomes[0] == f"timed out after 1 s fetching {hostile.url('/stall')}"
     assert outcomes[1:] == [f"page {i}" for i in range(1, 16)]
 
 

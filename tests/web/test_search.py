@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,11 +12,14 @@ import ddgs
 import pytest
 from ddgs.exceptions import DDGSException, RatelimitException
 
+from tests.hostile_server import MB, HostileServer, big
 from tests.web.server import FixtureServer, Request
 from webqa.errors import SearchError
 from webqa.web.base import SearchResult
 from webqa.web.cache import Cache
 from webqa.web.search import (
+    MAX_SNIPPET,
+    MAX_TITLE,
     BraveSearch,
     DuckDuckGoSearch,
     SearchBackend,
@@ -223,6 +227,13 @@ def test_brave_bad_key(server: FixtureServer) -> None:
 # ------------------------------------------------------------------ DuckDuckGo (ddgs)
 
 
+class Stall:
+    """A FakeDDGS outcome: block for ``seconds``, then find nothing."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
 class FakeDDGS:
     """Stands in for ``ddgs.DDGS``: replays scripted outcomes, records calls."""
 
@@ -237,6 +248,9 @@ class FakeDDGS:
         outcome = FakeDDGS.script.pop(0)
         if isinstance(outcome, Exception):
             raise outcome
+        if isinstance(outcome, Stall):
+            time.sleep(outcome.seconds)
+            return []
         return list(outcome)
 
 
@@ -298,3 +312,188 @@ def test_clean_results_limits_and_filters() -> None:
         SearchResult("t", "HTTPS://A.example/", "s"),
         SearchResult("http://b.example", "http://b.example", ""),
     ]
+
+
+# ------------------------------------------------------------------ hostile engines (issue 11)
+
+
+def fast(**options: Any) -> dict[str, Any]:
+    return {"backoff": 0.01, "timeout": 2.0, **options}
+
+
+# Case 6: every search has an overall deadline, whatever the engine does.
+@pytest.mark.parametrize("case", ["trickle", "stall", "silent"])
+def test_slow_engine_fails_within_the_deadline(hostile: HostileServer, case: str) -> None:
+    # trickle: a byte every 50 ms, so no single read ever times out; on main this ran
+    # until the server hung up (20 s), then failed to parse
+    engine = SearxngSearch(hostile.engine(case), **fast(timeout=1.0, deadline=2.0))
+    start = time.monotonic()
+    with pytest.raises(SearchError) as info:
+        engine.search("q")
+    elapsed = time.monotonic() - start
+    assert 1.9 < elapsed < 2.5
+    assert str(info.value) == (
+        f"searxng search for 'q' failed: no complete reply from {hostile.engine(case)}/search"
+        " in time (no time left to retry within 2 s)"
+    )
+    assert hostile.hits[f"/engine/{case}/search"] == 2  # 1 s, backoff, the last second
+
+
+def test_timeout_bounds_each_try_in_wall_clock(hostile: HostileServer) -> None:
+    # A byte every 0.3 s never trips a 1 s read timeout: on main this try ran until the
+    # server hung up (20 s). Now each try ends after 1 s, whatever arrives.
+    hostile.trickle_every = 0.3
+    engine = SearxngSearch(hostile.engine("trickle"), backoff=0.01, timeout=1.0, retries=1)
+    start = time.monotonic()
+    with pytest.raises(SearchError) as info:
+        engine.search("q")
+    assert time.monotonic() - start < 2.5
+    assert str(info.value).endswith("in time (gave up after 2 attempts)")
+
+
+def test_retry_after_an_hour_fails_at_once(hostile: HostileServer) -> None:
+    engine = SearxngSearch(hostile.engine("retry-after"))  # default limits: 15 s / 30 s
+    start = time.monotonic()
+    with pytest.raises(SearchError) as info:
+        engine.search("q")
+    assert time.monotonic() - start < 0.5  # was 3 waits of 30 s
+    assert str(info.value) == (
+        "searxng search for 'q' failed: HTTP 429 Too Many Requests from"
+        f" {hostile.engine('retry-after')}/search (no time left to retry within 30 s)"
+    )
+
+
+def test_backoff_stops_at_the_deadline(hostile: HostileServer) -> None:
+    engine = SearxngSearch(
+        hostile.engine("unavailable"), **fast(backoff=0.4, retries=10, deadline=2.0)
+    )
+    start = time.monotonic()
+    with pytest.raises(SearchError, match=r"\(no time left to retry within 2 s\)$"):
+        engine.search("q")
+    assert time.monotonic() - start < 2.0  # waits 0.4, 0.8, then 1.6 would pass the deadline
+    assert hostile.hits["/engine/unavailable/search"] == 3
+
+
+def test_default_limits() -> None:
+    engine = SearxngSearch("http://127.0.0.1:9")
+    assert (engine.timeout, engine.deadline, engine.max_bytes) == (15.0, 30.0, 5_000_000)
+
+
+def test_ddgs_that_never_returns_is_abandoned(fake_ddgs: type[FakeDDGS]) -> None:
+    fake_ddgs.script = [Stall(5.0)] * 4
+    start = time.monotonic()
+    with pytest.raises(SearchError) as info:
+        DuckDuckGoSearch(backoff=0.01, timeout=1.0, deadline=1.5).search("q")
+    assert time.monotonic() - start < 2.0
+    assert str(info.value) == (
+        "duckduckgo search for 'q' failed: no reply in time (no time left to retry within 1.5 s)"
+    )
+
+
+# Case 7: engine replies are capped like pages; deep JSON is an error, not a traceback.
+def test_deep_json_is_a_search_error(hostile: HostileServer) -> None:
+    with pytest.raises(SearchError) as info:
+        SearxngSearch(hostile.engine("deep-json"), **fast()).search("q")
+    assert str(info.value) == (
+        f"searxng at {hostile.engine('deep-json')}/search returned JSON nested too deeply to read"
+    )
+
+
+@pytest.mark.parametrize("case", ["huge-json", "gzip-bomb"])
+def test_huge_reply_refused_with_bounded_memory(hostile: HostileServer, case: str) -> None:
+    big(20 * MB, b'{"results": [', b" ", b"]}")  # the server's own copy, made before measuring
+    tracemalloc.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(SearchError) as info:
+            SearxngSearch(hostile.engine(case), **fast()).search("q")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (
+        f"searxng reply larger than 5000000 bytes: {hostile.engine(case)}/search"
+    )
+    assert time.monotonic() - start < 1.0
+    assert peak < 20_000_000  # 20 MB, or 300 MB inflated, was read whole
+
+
+def test_truncated_compressed_reply_refused(hostile: HostileServer) -> None:
+    with pytest.raises(SearchError, match="^truncated compressed body from .*gzip stream"):
+        SearxngSearch(hostile.engine("gzip-truncated"), **fast()).search("q")
+
+
+def test_odd_results_are_cleaned(hostile: HostileServer) -> None:
+    results = SearxngSearch(hostile.engine("odd"), **fast()).search("q")
+    assert [r.url for r in results] == [
+        "https://ok.example/1",
+        "https://ok.example/2",
+        "https://ok.example/3",
+    ]
+    assert results[0] == SearchResult("https://ok.example/1", "https://ok.example/1", "")
+    assert results[1].title == "[2J[31mredgnp.exe"  # no ESC, no right-to-left override
+    assert (len(results[2].title), len(results[2].snippet)) == (MAX_TITLE, MAX_SNIPPET)
+
+
+def test_markup_floods_in_results_take_linear_time() -> None:
+    flood = "<" * 200_000  # the old tag regex was quadratic on this
+    rows = [(flood, f"https://x.example/{i}", flood) for i in range(20)]
+    start = time.monotonic()
+    results = clean_results(rows, 20)
+    assert time.monotonic() - start < 1.0
+    assert results[0].title == "<" * MAX_TITLE
+
+
+# Case 8: the SearXNG URL's query string is kept; k below 1 is an error.
+def test_searxng_url_query_string_is_kept(hostile: HostileServer) -> None:
+    base = hostile.engine("ok")
+    for url in (
+        f"{base}?language=de&token=a%26b&format=html&q=x",
+        f"{base}/search?language=de&token=a%26b",
+    ):
+        engine = SearxngSearch(url, **fast())
+        assert len(engine.search("capital")) == 2
+        assert hostile.requests[-1].query == {
+            "language": "de",
+            "token": "a&b",
+            "q": "capital",
+            "format": "json",
+        }
+        assert engine.base_url == base  # messages name the instance, not its token
+
+
+def test_searxng_url_errors() -> None:
+    with pytest.raises(SearchError, match="^bad SearXNG URL 'http://h:99999': "):
+        SearxngSearch("http://h:99999")
+    with pytest.raises(SearchError, match="must start with http"):
+        SearxngSearch("http:///search")
+
+
+@pytest.mark.parametrize("k", [0, -3])
+def test_k_below_one_is_an_error(k: int) -> None:
+    with pytest.raises(SearchError) as info:
+        SearxngSearch("http://127.0.0.1:9").search("q", k=k)
+    assert str(info.value) == f"the number of results must be at least 1, not {k}"
+
+
+@pytest.mark.parametrize("k", ["0", "-3", "101"])
+def test_cli_k_out_of_range(k: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from webqa.cli import main
+
+    assert main(["search", "q", "-k", k, "--searxng", "http://127.0.0.1:9"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        f"webqa search: -k must be a number of results from 1 to 100, not {k}"
+    )
+
+
+def test_cli_search_keeps_the_query_string(
+    hostile: HostileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from webqa.cli import main
+
+    url = hostile.engine("ok") + "?language=de"
+    assert main(["search", "capital", "-k", "1", "--searxng", url, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["title"] for r in rows] == ["Canberra"]
+    assert hostile.requests[-1].query["language"] == "de"

@@ -8,15 +8,23 @@
   socket operation's timeout is cut to the time left, so a server that trickles bytes
   or stalls forever cannot hold a fetch past it;
 * the body is capped at ``max_bytes`` *after* decompression, decoding in small steps,
-  so a gzip or brotli bomb is refused quickly with bounded memory;
+  so a gzip or brotli bomb is refused quickly with bounded memory; a compressed body that
+  ends before its stream does (truncated gzip, deflate or brotli) is refused, never
+  shown as a partial page;
 * 429 (honouring ``Retry-After`` up to a cap), 5xx and connection errors are retried
   with exponential backoff; other 4xx fail at once;
-* only HTML, XHTML and plain text are accepted.
+* only HTML, XHTML and plain text are accepted; a declared charset is honoured only if
+  it is one browsers use for HTML and ASCII-compatible (never UTF-7, UTF-16 without a
+  BOM, EBCDIC or Python's non-text codecs, which could turn harmless bytes into markup).
+
+The search backends reuse the same pieces (``deadline``, ``deadline_client``,
+``read_capped``) for their JSON APIs, without the guard.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import contextvars
 import email.utils
 import functools
@@ -27,6 +35,7 @@ import re
 import ssl
 import time
 import typing
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -93,6 +102,25 @@ def _time_left(timeout: float | None) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
+def time_left() -> float:
+    """Seconds left before the current deadline (infinite when none is set)."""
+    deadline = _deadline.get()
+    return float("inf") if deadline is None else deadline - time.monotonic()
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Within this block, every socket operation of a ``deadline_client`` (and of the
+    fetcher) ends ``seconds`` from now; an enclosing deadline that ends sooner still wins."""
+    end = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(end if outer is None else min(end, outer))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
 class _DeadlineStream(httpcore.NetworkStream):
     """A socket stream whose every operation ends by the fetch deadline."""
 
@@ -121,7 +149,38 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-class _GuardedBackend(httpcore.NetworkBackend):
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Connects like httpcore's own backend, with every operation cut to the deadline."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, _time_left(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise BlockedURLError("unix sockets are not allowed")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class _GuardedBackend(_DeadlineBackend):
     """Resolves through the guard and connects only to the addresses it approved.
 
     TLS still verifies the certificate against the host name (httpcore passes the name,
@@ -129,8 +188,8 @@ class _GuardedBackend(httpcore.NetworkBackend):
     """
 
     def __init__(self, guard: URLGuard) -> None:
+        super().__init__()
         self._guard = guard
-        self._inner = httpcore.SyncBackend()
 
     def connect_tcp(
         self,
@@ -149,25 +208,10 @@ class _GuardedBackend(httpcore.NetworkBackend):
         error: Exception = httpcore.ConnectError(f"cannot connect to {host}")
         for ip in addresses:
             try:
-                stream = self._inner.connect_tcp(
-                    str(ip), port, _time_left(timeout), local_address, socket_options
-                )
+                return super().connect_tcp(str(ip), port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
-                continue
-            return _DeadlineStream(stream)
         raise error
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        raise BlockedURLError("unix sockets are not allowed")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 @functools.lru_cache(maxsize=1)
@@ -176,18 +220,24 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
-class _GuardedTransport(httpx.HTTPTransport):
-    """httpx's own transport with the connection pool built over ``_GuardedBackend``."""
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's own transport with the connection pool built over ``backend``."""
 
-    def __init__(self, guard: URLGuard) -> None:
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
         super().__init__(verify=_ssl_context(), trust_env=False)
         self._pool = httpcore.ConnectionPool(
             ssl_context=_ssl_context(),
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
-            network_backend=_GuardedBackend(guard),
+            network_backend=backend,
         )
+
+
+def deadline_client(**kwargs: typing.Any) -> httpx.Client:
+    """An ``httpx.Client`` whose socket operations all end by the current ``deadline``
+    (no SSRF guard: for endpoints the user configured, such as a search engine)."""
+    return httpx.Client(transport=_DeadlineTransport(_DeadlineBackend()), trust_env=False, **kwargs)
 
 
 class _NoCookies(DefaultCookiePolicy):
@@ -202,20 +252,28 @@ class _NoCookies(DefaultCookiePolicy):
 Decoder = Callable[[bytes], Iterator[bytes]]  # feed compressed bytes (b"" = end), get pieces
 
 
+class TruncatedBody(Exception):
+    """A compressed body ended before its compressed stream did."""
+
+
 class _ZlibDecoder:
     """gzip (``wbits=31``) or deflate (``None``: zlib-wrapped per the RFC, or raw as some
-    servers send it), in steps of at most ``STEP`` bytes of output."""
+    servers send it), in steps of at most ``STEP`` bytes of output. At the end (``b""``)
+    a stream that has not finished raises ``TruncatedBody``."""
 
     def __init__(self, wbits: int | None) -> None:
         self.wbits = wbits
         self.d = None if wbits is None else zlib.decompressobj(wbits)
+        self.fed = False  # any compressed bytes at all (an empty body is an empty page)
 
     def __call__(self, data: bytes) -> Iterator[bytes]:
+        self.fed = self.fed or bool(data)
         if self.d is None:
             if not data:
                 return
             wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
             self.d = zlib.decompressobj(15 if wrapped else -15)
+        end = not data
         while True:
             out = self.d.decompress(data, STEP)
             data = self.d.unconsumed_tail
@@ -226,18 +284,25 @@ class _ZlibDecoder:
                 data, self.d = rest, zlib.decompressobj(31)  # another gzip member follows
                 continue
             if self.d.eof or (not data and len(out) < STEP):
-                return
+                break
+        if end and self.fed and not self.d.eof:
+            raise TruncatedBody(
+                f"the {'gzip' if self.wbits == 31 else 'deflate'} stream ended early"
+            )
 
 
 class _BrotliDecoder:
-    """brotli in steps of about ``STEP`` bytes of output (needs brotli 1.2+)."""
+    """brotli in steps of about ``STEP`` bytes of output (needs brotli 1.2+); at the end
+    (``b""``) a stream that has not finished raises ``TruncatedBody``."""
 
     def __init__(self) -> None:
         import brotli
 
         self.d = brotli.Decompressor()
+        self.fed = False
 
     def __call__(self, data: bytes) -> Iterator[bytes]:
+        self.fed = self.fed or bool(data)
         if self.d.is_finished():
             return
         out = self.d.process(data, output_buffer_limit=STEP)
@@ -245,6 +310,8 @@ class _BrotliDecoder:
             yield out
         while not self.d.can_accept_more_data() and not self.d.is_finished():
             yield self.d.process(b"", output_buffer_limit=STEP)
+        if not data and self.fed and not self.d.is_finished():
+            raise TruncatedBody("the brotli stream ended early")
 
 
 def _brotli_errors() -> tuple[type[Exception], ...]:
@@ -293,34 +360,104 @@ def _make_decoder(content_encoding: str, url: str) -> Decoder:
     return lambda data: chain(data, stages)
 
 
+def read_capped(resp: httpx.Response, url: str, max_bytes: int, *, what: str = "page") -> bytes:
+    """The body of ``resp``, decompressed in small steps and refused past ``max_bytes``.
+
+    Raises FetchError naming ``url`` (too large, corrupt or truncated compressed body),
+    or ``httpx.ReadTimeout`` once the current ``deadline`` has passed.
+    """
+    decode = _make_decoder(resp.headers.get("content-encoding", ""), url)
+    parts: list[bytes] = []
+    total = 0
+    try:
+        for raw in itertools.chain(resp.iter_raw(STEP), [b""]):  # b"": flush the decoder
+            if time_left() <= 0:
+                raise httpx.ReadTimeout("deadline passed")
+            for piece in decode(raw):
+                total += len(piece)
+                if total > max_bytes:
+                    raise FetchError(f"{what} larger than {max_bytes} bytes: {url}", url=url)
+                parts.append(piece)
+    except DECODE_ERRORS as exc:
+        raise FetchError(f"corrupt compressed body from {url}: {exc}", url=url) from exc
+    except TruncatedBody as exc:
+        raise FetchError(
+            f"truncated compressed body from {url}: {exc} (refused, not used in part)", url=url
+        ) from exc
+    return b"".join(parts)
+
+
 # ---------------------------------------------------------------- content
 
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _CHARSET_RE = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
-_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+_TITLE_OPEN = re.compile(r"<title", re.I)
+_TITLE_CLOSE = re.compile(r"</title\s*>", re.I)
+_TAG = re.compile(r"<[^<>]*>")
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_WHATWG_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252"}
+# Labels Python does not know, and Python codecs browsers replace by a superset.
+_LABELS = {"windows-874": "cp874", "x-sjis": "shift_jis", "windows-31j": "cp932"}
+_WHATWG_ALIASES = {
+    "iso8859-1": "cp1252",
+    "ascii": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "gb2312": "gbk",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+}
+# The encodings a declared charset may select: the WHATWG Encoding Standard's
+# ASCII-compatible, stateless ones (by Python's canonical codec names). Anything else is
+# ignored as if undeclared: UTF-7 and ISO-2022 (escape sequences can turn harmless ASCII
+# into markup), UTF-16/32 without a BOM (a BOM is honoured before any declaration),
+# EBCDIC, and Python's non-text codecs (rot13, zlib, base64, ...).
+_HONOURED = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        "utf-8",
+        "cp866",
+        "koi8-r",
+        "koi8-u",
+        "mac-roman",
+        "mac-cyrillic",
+        "cp874",
+        "gbk",
+        "gb18030",
+        "big5hkscs",
+        "euc-jp",
+        "cp932",
+        "cp949",
+        *(f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)),
+        *(f"cp{n}" for n in range(1250, 1259)),
+    )
+)
 
 
 def _codec(name: str | bytes | None) -> str | None:
+    """The Python codec for a declared charset, or None if unknown or not honoured."""
     if not name:
         return None
     text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+    label = text.strip().strip("\"'").lower()
     try:
-        canonical = codecs.lookup(text.strip().strip("\"'")).name
-    except LookupError:
+        canonical = codecs.lookup(_LABELS.get(label, label)).name
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None
-    return _WHATWG_ALIASES.get(canonical, canonical)
+    codec = _WHATWG_ALIASES.get(canonical, canonical)
+    return codec if codec in _HONOURED else None
 
 
 def decode_body(data: bytes, charset: str | None, *, is_html: bool) -> str:
     """Bytes to text: BOM, then the header's charset, then ``<meta charset>``, then UTF-8,
-    then windows-1252 (what browsers assume)."""
+    then windows-1252 (what browsers assume). A charset that is not honoured (see
+    ``_HONOURED``) counts as none."""
     for bom, name in _BOMS:
         if data.startswith(bom):
             return data.decode(name, errors="replace")
@@ -334,12 +471,35 @@ def decode_body(data: bytes, charset: str | None, *, is_html: bool) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})  # Unicode categories dropped
+
+
+def printable(text: str) -> str:
+    """``text`` without control, format (bidirectional overrides), surrogate, private-use
+    and unassigned characters, which could rewrite a terminal or reorder what a reader
+    sees; whitespace becomes plain spaces."""
+    return "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in _UNPRINTABLE
+    )
+
+
 def html_title(text: str) -> str:
-    """The text of the first ``<title>``, unescaped and on one line ("" if none)."""
-    match = _TITLE_RE.search(text)
-    if not match:
+    """The text of the first ``<title>``, unescaped, printable and on one line ("" if
+    none), at most 300 characters. Linear time on any page (the old regex was quadratic
+    on ``<title><title>...``): only the first ``<title`` is tried, its attributes may
+    take 1,000 characters, and markup inside is removed as ``<[^<>]*>``."""
+    start = _TITLE_OPEN.search(text)
+    if not start:
         return ""
-    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", match.group(1))).split())[:300]
+    opened = text.find(">", start.end(), start.end() + 1000)  # the end of the tag
+    end = _TITLE_CLOSE.search(text, opened + 1) if opened >= 0 else None
+    if not end:
+        return ""
+    inner = text[opened + 1 : min(end.start(), opened + 1 + 30_000)]
+    title = html.unescape(_TAG.sub("", inner))
+    return " ".join(printable(title).split())[:300]
 
 
 # ---------------------------------------------------------------- the fetcher
@@ -378,7 +538,7 @@ class Fetcher:
         self.cache = cache
         self.cache_ttl = cache_ttl
         self._client = httpx.Client(
-            transport=_GuardedTransport(self.guard),
+            transport=_DeadlineTransport(_GuardedBackend(self.guard)),
             follow_redirects=False,
             trust_env=False,
             cookies=CookieJar(policy=_NoCookies()),
@@ -428,8 +588,7 @@ class Fetcher:
             time.sleep(delay)
 
     def _left(self) -> float:
-        deadline = _deadline.get()
-        return float("inf") if deadline is None else deadline - time.monotonic()
+        return time_left()
 
     def _timed_out(self, url: str) -> FetchError:
         return FetchError(f"timed out after {self.timeout:g} s fetching {url}", url=url)
@@ -478,7 +637,7 @@ class Fetcher:
         declared = resp.headers.get("content-length", "")
         if not encoding and declared.isdigit() and int(declared) > self.max_bytes:
             raise self._too_large(url)
-        data = self._read_body(resp, url, _make_decoder(encoding, url))
+        data = read_capped(resp, url, self.max_bytes)
         charset = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", params, re.I)
         if not mime:  # no Content-Type: sniff
             mime = "text/html" if data.lstrip()[:1] == b"<" else "text/plain"
@@ -495,22 +654,6 @@ class Fetcher:
 
     def _too_large(self, url: str) -> FetchError:
         return FetchError(f"page larger than {self.max_bytes} bytes: {url}", url=url)
-
-    def _read_body(self, resp: httpx.Response, url: str, decode: Decoder) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        try:
-            for raw in itertools.chain(resp.iter_raw(STEP), [b""]):  # b"": flush the decoder
-                if self._left() <= 0:
-                    raise self._timed_out(url)
-                for piece in decode(raw):
-                    total += len(piece)
-                    if total > self.max_bytes:
-                        raise self._too_large(url)
-                    parts.append(piece)
-        except DECODE_ERRORS as exc:
-            raise FetchError(f"corrupt compressed body from {url}: {exc}", url=url) from exc
-        return b"".join(parts)
 
     def close(self) -> None:
         self._client.close()

@@ -10,7 +10,14 @@ from webqa.web.base import Document, SearchResult
 from webqa.web.cache import Cache
 from webqa.web.fetch import Fetcher
 from webqa.web.guard import IPNetwork
-from webqa.web.search import BraveSearch, DuckDuckGoSearch, SearchBackend, SearxngSearch
+from webqa.web.search import (
+    DEADLINE,
+    BraveSearch,
+    DuckDuckGoSearch,
+    Options,
+    SearchBackend,
+    SearxngSearch,
+)
 
 ENGINES = ("duckduckgo", "searxng", "brave")
 
@@ -54,24 +61,28 @@ def make_live_web(
     allow_private: bool | Iterable[str | IPNetwork] = False,
     cache: bool | Cache = True,
     timeout: float = 15.0,
+    search_deadline: float = DEADLINE,
 ) -> LiveWeb:
     """A ``LiveWeb`` for ``engine`` ("duckduckgo", "searxng" or "brave").
 
     ``engine=None`` picks SearXNG when ``searxng_url`` is given, else DuckDuckGo.
     ``cache=True`` uses the shared on-disk cache, ``False`` none, or pass a ``Cache``.
     ``allow_private`` opens private addresses to fetching (see ``URLGuard``).
+    ``timeout`` bounds each page fetch (wall clock, retries included) and each search
+    try; ``search_deadline`` bounds a whole search, retries and ``Retry-After`` included.
     """
     chosen = (engine or ("searxng" if searxng_url else "duckduckgo")).strip().lower()
     store = Cache() if cache is True else (cache if isinstance(cache, Cache) else None)
+    limits: Options = {"cache": store, "timeout": timeout, "deadline": search_deadline}
     backend: SearchBackend
     if chosen == "searxng":
         if not searxng_url:
             raise SearchError("the searxng engine needs a SearXNG URL (--searxng URL)")
-        backend = SearxngSearch(searxng_url, cache=store, timeout=timeout)
+        backend = SearxngSearch(searxng_url, **limits)
     elif chosen == "brave":
-        backend = BraveSearch(brave_api_key, cache=store, timeout=timeout)
+        backend = BraveSearch(brave_api_key, **limits)
     elif chosen == "duckduckgo":
-        backend = DuckDuckGoSearch(cache=store, timeout=timeout)
+        backend = DuckDuckGoSearch(**limits)
     else:
         raise SearchError(f"unknown search engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return LiveWeb(backend, Fetcher(allow_private=allow_private, cache=store, timeout=timeout))

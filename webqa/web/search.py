@@ -5,9 +5,15 @@ policy: rate limits (429), server errors and timeouts are retried with exponenti
 backoff, then a ``SearchError`` says what happened; an empty list means the engine
 really found nothing, never that it failed quietly. Results are cached (``SEARCH_TTL``).
 
+Every search ends within ``deadline`` seconds of wall clock (default 30), retries and
+``Retry-After`` waits included (a wait that would pass the deadline fails at once), and
+each try within ``timeout`` (default 15), however slowly the engine trickles its reply.
+A JSON reply is read like a page: at most ``max_bytes`` (5 MB) after decompression, a
+truncated compressed reply is refused, and JSON nested too deeply is a ``SearchError``.
+
 The search endpoint is the one the user configured, so the SSRF guard does not apply to
 it; it applies to every page fetched from the results. Result URLs that are not http(s)
-are dropped here.
+are dropped here, and result text is cut to plain, bounded, printable text.
 """
 
 from __future__ import annotations
@@ -16,18 +22,53 @@ import html
 import json
 import os
 import re
+import threading
 import time
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from webqa.errors import SearchError
+from webqa.errors import FetchError, SearchError
 from webqa.web.base import SearchResult
 from webqa.web.cache import SEARCH_TTL, Cache
-from webqa.web.fetch import DEFAULT_USER_AGENT, Retryable, parse_retry_after, retry_delay
+from webqa.web.fetch import (
+    DEFAULT_USER_AGENT,
+    Retryable,
+    deadline,
+    deadline_client,
+    parse_retry_after,
+    printable,
+    read_capped,
+    retry_delay,
+    time_left,
+)
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+
+    from typing_extensions import Unpack
 
 BRAVE_URL = "https://api.search.brave.com/res/v1/web/search"
 BRAVE_KEY_ENV = "BRAVE_API_KEY"
+
+TIMEOUT = 15.0  # seconds one try may take, however the engine trickles
+DEADLINE = 30.0  # seconds a whole search may take, retries and Retry-After waits included
+MAX_REPLY_BYTES = 5_000_000  # an engine's reply after decompression, as for pages
+MAX_TITLE = 300  # characters kept of a result's title
+MAX_SNIPPET = 1000  # characters kept of a result's snippet
+MAX_URL = 2048  # longer result URLs are dropped
+
+
+class Options(TypedDict, total=False):
+    """The options every backend takes (see ``_RetryingBackend``)."""
+
+    cache: Cache | None
+    timeout: float
+    deadline: float
+    retries: int
+    backoff: float
+    max_retry_after: float
+    max_bytes: int
 
 
 @runtime_checkable
@@ -41,33 +82,129 @@ class SearchBackend(Protocol):
         ...
 
 
-def _plain(text: Any) -> str:
-    """Snippet text without markup (engines send ``<strong>`` and entities)."""
+_TAG = re.compile(r"<[^<>]*>")  # not <[^>]*>: that is quadratic on "<<<<..."
+
+
+def _plain(text: Any, limit: int = MAX_SNIPPET) -> str:
+    """Snippet text without markup (engines send ``<strong>`` and entities), printable,
+    on one line and at most ``limit`` characters."""
     if not isinstance(text, str):
         return ""
-    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", text)).split())
+    text = text[: limit * 20]  # markup and entities shrink; nothing useful lies beyond
+    plain = " ".join(printable(html.unescape(_TAG.sub("", text))).split())
+    return plain[:limit].rstrip()
 
 
-def clean_results(raw: list[tuple[Any, Any, Any]], k: int) -> list[SearchResult]:
+def _clean_url(url: Any) -> str | None:
+    """An absolute http(s) URL with a host, without whitespace or control characters,
+    at most ``MAX_URL`` characters; else None."""
+    if not isinstance(url, str):
+        return None
+    url = url.strip().replace(" ", "%20")
+    if len(url) > MAX_URL or printable(url) != url or any(ch.isspace() for ch in url):
+        return None
+    if not re.match(r"https?://[^/\s]", url, re.I):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return None
+    return url if parts.hostname else None
+
+
+def clean_results(raw: Sequence[tuple[Any, Any, Any]], k: int) -> list[SearchResult]:
     """(title, url, snippet) triples to at most ``k`` results: http(s) URLs only, no
-    duplicate URLs, text without markup."""
+    duplicate URLs, text without markup (see ``_plain``)."""
     results: list[SearchResult] = []
     seen: set[str] = set()
     for title, url, snippet in raw:
-        if not isinstance(url, str):
+        clean = _clean_url(url)
+        if clean is None or clean in seen:
             continue
-        url = url.strip()
-        if not re.match(r"https?://[^/\s]", url, re.I) or url in seen:
-            continue
-        seen.add(url)
-        results.append(SearchResult(title=_plain(title) or url, url=url, snippet=_plain(snippet)))
+        seen.add(clean)
+        results.append(
+            SearchResult(
+                title=_plain(title, MAX_TITLE) or clean[:MAX_TITLE],
+                url=clean,
+                snippet=_plain(snippet, MAX_SNIPPET),
+            )
+        )
         if len(results) >= k:
             break
     return results
 
 
+def _rows(items: Any, *fields: str) -> list[tuple[Any, Any, Any]]:
+    """``fields`` of each dict in ``items`` (a list), as triples; other items skipped."""
+    if not isinstance(items, list):
+        return []
+    return [
+        (item.get(fields[0]), item.get(fields[1]), item.get(fields[2]))
+        for item in items
+        if isinstance(item, dict)
+    ]
+
+
+def parse_json(body: bytes, where: str) -> Any:
+    """A JSON reply's value; SearchError naming ``where`` if it is not JSON or is nested
+    too deeply to parse (a 200,000-deep array)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise SearchError(f"{where} returned JSON nested too deeply to read") from None
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise SearchError(f"{where} did not return JSON (a captcha or error page?)") from exc
+
+
+def _engine_names(broken: list[Any]) -> str:
+    """SearXNG's ``unresponsive_engines`` (``[name, reason]`` pairs) as one short line."""
+    names = []
+    for entry in broken[:10]:
+        parts = entry if isinstance(entry, list) else [entry]
+        text = ": ".join(_plain(p, 100) for p in parts[:2] if isinstance(p, str))
+        if text:
+            names.append(text)
+    return ", ".join(names) or "no reason given"
+
+
+def parse_searxng(data: Any, k: int, where: str = "SearXNG") -> list[SearchResult]:
+    """Results from a SearXNG JSON reply; SearchError if it has no ``results`` list,
+    ``Retryable`` if it found nothing because its engines failed."""
+    raw = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        raise SearchError(f"{where} returned JSON without 'results'")
+    results = clean_results(_rows(raw, "title", "url", "content"), k)
+    broken = data.get("unresponsive_engines") if isinstance(data, dict) else None
+    if not raw and isinstance(broken, list) and broken:
+        # nothing found because the engines failed, not because nothing exists
+        raise Retryable(f"SearXNG engines did not answer ({_engine_names(broken)})")
+    return results
+
+
+def parse_brave(data: Any, k: int) -> list[SearchResult]:
+    """Results from a Brave Search API reply (no ``web`` section: zero results)."""
+    web = data.get("web") if isinstance(data, dict) else None
+    raw = web.get("results", []) if isinstance(web, dict) else []
+    if not isinstance(raw, list):
+        raise SearchError("Brave returned JSON with malformed 'web.results'")
+    return clean_results(_rows(raw, "title", "url", "description"), k)
+
+
+def parse_ddgs(raw: Any, k: int) -> list[SearchResult]:
+    """Results from ``ddgs``'s ``text()`` (a list of dicts with title, href, body)."""
+    if not isinstance(raw, list):
+        raise SearchError(f"ddgs returned {type(raw).__name__}, not a list of results")
+    return clean_results(_rows(raw, "title", "href", "body"), k)
+
+
 class _RetryingBackend:
-    """Caching and the retry policy; subclasses implement ``_search_once``."""
+    """Caching, the retry policy and the deadlines; subclasses implement ``_search_once``.
+
+    ``timeout``: seconds one try may take (wall clock); ``deadline``: seconds the whole
+    ``search`` may take, retries and waits included; ``retries`` counts tries after the
+    first; ``max_bytes`` caps a reply after decompression.
+    """
 
     name = "search"
 
@@ -75,27 +212,32 @@ class _RetryingBackend:
         self,
         *,
         cache: Cache | None = None,
-        timeout: float = 15.0,
+        timeout: float = TIMEOUT,
+        deadline: float = DEADLINE,
         retries: int = 3,
         backoff: float = 0.5,
         max_retry_after: float = 30.0,
+        max_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         self.cache = cache
         self.timeout = timeout
+        self.deadline = deadline
         self.retries = retries
         self.backoff = backoff
         self.max_retry_after = max_retry_after
+        self.max_bytes = max_bytes
 
     def _endpoint(self) -> str:
         return ""
 
     def search(self, query: str, k: int = 10) -> list[SearchResult]:
-        """The top ``k`` results for ``query``; raises SearchError after the last retry."""
+        """The top ``k`` results for ``query``; raises SearchError after the last retry,
+        or once ``deadline`` seconds have passed."""
         query = " ".join(query.split())
         if not query:
             raise SearchError("empty search query")
         if k < 1:
-            return []
+            raise SearchError(f"the number of results must be at least 1, not {k}")
         key = json.dumps([self.name, self._endpoint(), k, query])
         if self.cache is not None:
             hit = self.cache.get("search", key)
@@ -108,48 +250,69 @@ class _RetryingBackend:
         return results
 
     def _with_retries(self, query: str, k: int) -> list[SearchResult]:
-        attempt = 0
-        while True:
-            try:
-                return self._search_once(query, k)
-            except Retryable as exc:
-                failure = exc
-            attempt += 1
-            if attempt > self.retries:
-                raise SearchError(
-                    f"{self.name} search for {query!r} failed: {failure} "
-                    f"(gave up after {attempt} attempts)"
+        what = f"{self.name} search for {query!r}"
+        with deadline(self.deadline):
+            attempt = 0
+            while True:
+                if time_left() <= 0:
+                    raise SearchError(f"{what} timed out after {self.deadline:g} s")
+                try:
+                    with deadline(self.timeout):
+                        return self._search_once(query, k)
+                except Retryable as exc:
+                    failure = exc
+                attempt += 1
+                if attempt > self.retries:
+                    raise SearchError(
+                        f"{what} failed: {failure} (gave up after {attempt} attempts)"
+                    )
+                delay = retry_delay(
+                    attempt - 1, self.backoff, failure.retry_after, self.max_retry_after
                 )
-            time.sleep(
-                retry_delay(attempt - 1, self.backoff, failure.retry_after, self.max_retry_after)
-            )
+                if time_left() <= delay:
+                    raise SearchError(
+                        f"{what} failed: {failure} "
+                        f"(no time left to retry within {self.deadline:g} s)"
+                    )
+                time.sleep(delay)
 
     def _search_once(self, query: str, k: int) -> list[SearchResult]:
         raise NotImplementedError
 
-    def _get_json(self, url: str, *, params: dict[str, str], headers: dict[str, str]) -> Any:
-        """GET a JSON API; 429/5xx/timeouts become Retryable, other errors SearchError."""
+    def _get_json(
+        self, url: str, *, params: Sequence[tuple[str, str]], headers: dict[str, str]
+    ) -> Any:
+        """GET a JSON API within the try's deadline, reading at most ``max_bytes``;
+        429/5xx/timeouts become Retryable, other errors SearchError."""
         try:
-            with httpx.Client(timeout=self.timeout, trust_env=False) as client:
-                resp = client.get(
-                    url, params=params, headers={"User-Agent": DEFAULT_USER_AGENT, **headers}
-                )
+            with (
+                deadline_client() as client,
+                client.stream(
+                    "GET",
+                    url,
+                    params=list(params),
+                    headers={"User-Agent": DEFAULT_USER_AGENT, **headers},
+                    timeout=max(time_left(), 0.001),
+                ) as resp,
+            ):
+                status = resp.status_code
+                if status == 429 or status >= 500:
+                    raise Retryable(
+                        f"HTTP {status} {resp.reason_phrase} from {url}",
+                        parse_retry_after(resp.headers.get("retry-after")),
+                    )
+                if status >= 400:
+                    raise SearchError(self._client_error(resp))
+                body = read_capped(resp, url, self.max_bytes, what=f"{self.name} reply")
+        except httpx.TimeoutException as exc:
+            raise Retryable(f"no complete reply from {url} in time") from exc
         except httpx.TransportError as exc:
             raise Retryable(f"cannot reach {url}: {exc or type(exc).__name__}") from exc
-        status = resp.status_code
-        if status == 429 or status >= 500:
-            raise Retryable(
-                f"HTTP {status} {resp.reason_phrase} from {url}",
-                parse_retry_after(resp.headers.get("retry-after")),
-            )
-        if status >= 400:
-            raise SearchError(self._client_error(resp))
-        try:
-            return resp.json()
-        except ValueError as exc:
-            raise SearchError(
-                f"{self.name} at {url} did not return JSON (a captcha or error page?)"
-            ) from exc
+        except FetchError as exc:  # too large, corrupt or truncated compressed reply
+            raise SearchError(str(exc)) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise SearchError(f"{self.name} at {url}: {exc}") from exc
+        return parse_json(body, f"{self.name} at {url}")
 
     def _client_error(self, resp: httpx.Response) -> str:
         return f"{self.name} refused the search: HTTP {resp.status_code} {resp.reason_phrase}"
@@ -159,52 +322,39 @@ class SearxngSearch(_RetryingBackend):
     """A SearXNG instance's JSON API (``/search?q=...&format=json``).
 
     The instance must allow the ``json`` format (``search.formats`` in settings.yml).
+    ``base_url`` may end in ``/search`` and may carry a query string (``?language=de``,
+    a token): its parameters are sent with every search, except ``q`` and ``format``.
     """
 
     name = "searxng"
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        cache: Cache | None = None,
-        timeout: float = 15.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        max_retry_after: float = 30.0,
-    ) -> None:
-        super().__init__(
-            cache=cache,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_retry_after=max_retry_after,
-        )
-        if not re.match(r"https?://", base_url, re.I):
+    def __init__(self, base_url: str, **options: Any) -> None:
+        super().__init__(**options)
+        try:
+            parts = urlsplit(base_url.strip())
+            parts.port  # noqa: B018 (raises ValueError on a bad port)
+        except ValueError as exc:
+            raise SearchError(f"bad SearXNG URL {base_url!r}: {exc}") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise SearchError(f"SearXNG URL must start with http:// or https://: {base_url!r}")
-        self.base_url = base_url.rstrip("/")
+        path = parts.path.rstrip("/")
+        path = path.removesuffix("/search")
+        self.base_url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+        self.search_url = f"{self.base_url}/search"
+        self.params = [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if key not in ("q", "format")
+        ]
 
     def _endpoint(self) -> str:
-        return self.base_url
+        return f"{self.search_url}?{urlencode(self.params)}" if self.params else self.base_url
 
     def _search_once(self, query: str, k: int) -> list[SearchResult]:
         data = self._get_json(
-            f"{self.base_url}/search", params={"q": query, "format": "json"}, headers={}
+            self.search_url, params=[*self.params, ("q", query), ("format", "json")], headers={}
         )
-        raw = data.get("results") if isinstance(data, dict) else None
-        if not isinstance(raw, list):
-            raise SearchError(f"SearXNG at {self.base_url} returned JSON without 'results'")
-        results = clean_results(
-            [(r.get("title"), r.get("url"), r.get("content")) for r in raw if isinstance(r, dict)],
-            k,
-        )
-        broken = data.get("unresponsive_engines") or []
-        if not raw and broken:  # nothing found because the engines failed, not because none exist
-            names = ", ".join(
-                ": ".join(map(str, e)) if isinstance(e, list) else str(e) for e in broken
-            )
-            raise Retryable(f"SearXNG engines did not answer ({names})")
-        return results
+        return parse_searxng(data, k, f"SearXNG at {self.base_url}")
 
     def _client_error(self, resp: httpx.Response) -> str:
         if resp.status_code == 403:
@@ -221,23 +371,9 @@ class BraveSearch(_RetryingBackend):
     name = "brave"
 
     def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        base_url: str = BRAVE_URL,
-        cache: Cache | None = None,
-        timeout: float = 15.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        max_retry_after: float = 30.0,
+        self, api_key: str | None = None, *, base_url: str = BRAVE_URL, **options: Unpack[Options]
     ) -> None:
-        super().__init__(
-            cache=cache,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_retry_after=max_retry_after,
-        )
+        super().__init__(**options)
         key = api_key or os.environ.get(BRAVE_KEY_ENV, "")
         if not key.strip():
             raise SearchError(
@@ -253,17 +389,10 @@ class BraveSearch(_RetryingBackend):
     def _search_once(self, query: str, k: int) -> list[SearchResult]:
         data = self._get_json(
             self.base_url,
-            params={"q": query, "count": str(min(k, 20))},
+            params=[("q", query), ("count", str(min(k, 20)))],
             headers={"Accept": "application/json", "X-Subscription-Token": self.api_key},
         )
-        web = data.get("web") if isinstance(data, dict) else None
-        raw = web.get("results", []) if isinstance(web, dict) else []
-        if not isinstance(raw, list):
-            raise SearchError("Brave returned JSON with malformed 'web.results'")
-        rows = [
-            (r.get("title"), r.get("url"), r.get("description")) for r in raw if isinstance(r, dict)
-        ]
-        return clean_results(rows, k)
+        return parse_brave(data, k)
 
     def _client_error(self, resp: httpx.Response) -> str:
         if resp.status_code in (401, 403):
@@ -275,29 +404,17 @@ class DuckDuckGoSearch(_RetryingBackend):
     """DuckDuckGo and friends through the ``ddgs`` package (no key needed).
 
     ``backend`` is ddgs's: ``"auto"`` spreads over several engines, ``"duckduckgo"`` asks
-    only DuckDuckGo.
+    only DuckDuckGo. ddgs does its own HTTP, so the deadlines cannot cut its sockets: each
+    try runs in a daemon thread, and a try still running at its deadline is abandoned
+    (ddgs's own per-request timeout ends it later).
     """
 
     name = "duckduckgo"
 
     def __init__(
-        self,
-        *,
-        backend: str = "auto",
-        region: str = "us-en",
-        cache: Cache | None = None,
-        timeout: float = 15.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        max_retry_after: float = 30.0,
+        self, *, backend: str = "auto", region: str = "us-en", **options: Unpack[Options]
     ) -> None:
-        super().__init__(
-            cache=cache,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_retry_after=max_retry_after,
-        )
+        super().__init__(**options)
         self.backend = backend
         self.region = region
 
@@ -308,10 +425,13 @@ class DuckDuckGoSearch(_RetryingBackend):
         from ddgs import DDGS
         from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 
-        try:
-            raw = DDGS(timeout=max(1, round(self.timeout))).text(
+        def ask() -> Any:
+            return DDGS(timeout=max(1, round(self.timeout))).text(
                 query, max_results=k, backend=self.backend, region=self.region
             )
+
+        try:
+            raw = _within_deadline(ask)
         except RatelimitException as exc:
             raise Retryable(f"rate limited: {exc}") from exc
         except TimeoutException as exc:
@@ -320,5 +440,25 @@ class DuckDuckGoSearch(_RetryingBackend):
             if str(exc) == "No results found.":  # ddgs's way of saying zero results
                 return []
             raise Retryable(str(exc) or type(exc).__name__) from exc
-        rows = [(r.get("title"), r.get("href"), r.get("body")) for r in raw if isinstance(r, dict)]
-        return clean_results(rows, k)
+        return parse_ddgs(raw, k)
+
+
+def _within_deadline(call: Callable[[], Any]) -> Any:
+    """``call()`` in a daemon thread; its result or exception, or ``Retryable`` if it is
+    still running when the current deadline passes (the thread is then left to finish)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except Exception as exc:  # handed to the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="webqa-search", daemon=True)
+    thread.start()
+    thread.join(max(0.0, min(time_left(), DEADLINE)))
+    if thread.is_alive():
+        raise Retryable("no reply in time")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
