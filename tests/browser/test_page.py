@@ -268,3 +268,11 @@ def test_wrap_width_counts_the_whole_link_marker() -> None:
 def test_deeply_nested_markup_does_not_overflow_the_stack() -> None:
     html = "<div>" * 3000 + "deep text" + "</div>" * 3000
     assert page_from_html(URL, html).lines == ("deep text",)
+
+
+def test_content_the_parser_leaves_in_the_head_is_kept() -> None:
+    # with no <body> tag, libxml2 keeps elements it does not know inside <head>
+    html = "<title>T</title><style>p{}</style><section>Hello</section><details open>Open</details>"
+    page = page_from_html(URL, html + "<p>x</p>", simplify=False)
+    assert page.lines == ("Hello", "Open", "x")
+    assert page.title == "T"

@@ -12,6 +12,7 @@ from webqa.browser.page import normalize
 from webqa.errors import WebQAError
 
 MAX_TEXT_CHARS = 200  # longest Search query or Find text
+MAX_LINK_ID_DIGITS = 9  # longest link id read
 QUOTE_SEP = "━"  # U+2501, separates start and end in "Quote: <start>━<end>"
 EndReason = Literal["answer", "nonsense", "controversial"]
 
@@ -133,6 +134,8 @@ def parse_command(text: str) -> Command:
         arg = line[len("Clicked on link ") :].strip()
         if not arg.isdigit() or not arg.isascii():
             raise InvalidCommandError(f"link id must be a number, got {arg!r}")
+        if len(arg) > MAX_LINK_ID_DIGITS:  # int() refuses over 4,300 digits; no page has so many
+            raise InvalidCommandError(f"there is no link {arg[:MAX_LINK_ID_DIGITS]}…")
         return ClickLink(int(arg))
     for prefix, sign in _SCROLLS.items():
         if line.startswith(prefix):

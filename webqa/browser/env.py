@@ -26,6 +26,7 @@ from webqa.browser.commands import (
 from webqa.browser.page import (
     Page,
     Quote,
+    clean_text,
     is_search_page,
     match_quote,
     normalize,
@@ -222,10 +223,16 @@ class BrowserEnv:
     # ------------------------------------------------------------------ contract
 
     def reset(self, question: str) -> Observation:
-        """Start an episode on ``question`` with a blank browser."""
-        if not question.strip():
+        """Start an episode on ``question`` with a blank browser.
+
+        The question is cleaned first (``clean_text``: terminal escapes, control and
+        invisible characters removed), as page text is: the model reads what a person
+        sees.
+        """
+        question = clean_text(question).strip()
+        if not question:
             raise InputError("the question is empty")
-        self._question = question.strip()
+        self._question = question
         self._reset_state()
         return self.observation
 

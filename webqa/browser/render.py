@@ -5,19 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from webqa.browser.commands import ActionRecord
-from webqa.browser.page import Page, Quote, one_line, sanitize
+from webqa.browser.page import Page, Quote, clip, sanitize
 
 BLANK_TITLE = "Blank page"  # title shown before any page is open
 NONE_YET = "None yet"  # shown when there are no quotes or past actions yet
 QUOTE_PREVIEW_CHARS = 300  # longer quotes are cut with "…" in the observation
 ACTION_PREVIEW_CHARS = 120  # longer commands in past actions are cut with "…"
 REASON_PREVIEW_CHARS = 160  # and longer reasons too
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` on one line, cut to ``limit`` characters with "…" if longer."""
-    text = one_line(text)
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def action_line(action: ActionRecord) -> str:
@@ -47,6 +41,10 @@ def render_observation(
 ) -> str:
     """The full observation: question, quotes, past actions, page window, actions left.
 
+    Everything shown is sanitized (``page.sanitize``): the question too, so that a
+    pasted terminal escape or a forged "●Next action" line reaches the model as text.
+    A page cut for its size (``Page.notice``) says so after its last line.
+
     ``page_first`` puts the page window right after the question, before the quotes and
     past actions: consecutive steps on the same window (a quote, then the choice to quote
     more or end) then begin with the same text, so a model that keeps the previous
@@ -70,7 +68,15 @@ def render_observation(
         "●Text",
         *visible,
     ]
+    if page is not None and page.notice and top + len(visible) >= len(page.lines):
+        window.append(f"[{sanitize(page.notice)}]")  # the end of a page that was cut
     middle = [*window, *memory] if page_first else [*memory, *window]
     return "\n".join(
-        ["●Question", question.strip(), *middle, f"●Actions left: {actions_left}", "●Next action"]
+        [
+            "●Question",
+            sanitize(question).strip(),
+            *middle,
+            f"●Actions left: {actions_left}",
+            "●Next action",
+        ]
     )
