@@ -14,7 +14,14 @@ file again drops that partial line and reads which questions are done: a questio
 record is keyed by its id, a bad line's by its line number. With ``retry_failed``, failed
 questions' records are dropped (the file is rewritten atomically: a temporary file, fsync,
 rename) and those questions run again, so every question appears exactly once in the file
-at every moment. A lock next to the file keeps two runs from writing it at once.
+at every moment. A lock next to the file keeps two runs from writing it at once; it is
+removed when the run ends.
+
+Hostile input stays one line's problem: a line nested too deeply, a number too long to
+read, text that is not valid Unicode (a lone surrogate such as ``\\ud800``) each become
+that line's error record. An output file that is not recognisably webqa's (every line a
+record, but for a last line cut off mid-write) is refused and left untouched; so is one
+that is not a regular file, and a question file larger than ``MAX_QUESTION_FILE``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import csv
 import io
 import json
 import os
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +43,11 @@ from webqa.batching import Answered, Question
 from webqa.errors import InputError
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
+MAX_QUESTION_FILE = 256 * 1024 * 1024  # bytes: a question file is read whole
+MAX_DEPTH = 32  # nesting of a JSONL line's objects and arrays
+# Every record webqa writes has these fields, and starts with '{"id": '.
+RECORD_FIELDS = frozenset({"id", "line", "question", "error", "error_type"})
+RECORD_START = b'{"id": '
 # Fields every answer record has; carried input fields with these names get "input_".
 RESERVED = frozenset(
     {
@@ -100,13 +113,18 @@ def read_questions(path: Path) -> QuestionFile:
             "expected .txt, .jsonl or .csv"
         )
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_QUESTION_FILE + 1)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory, not a question file") from None
     except OSError as error:
         raise InputError(f"{path}: cannot read it: {error.strerror or error}") from None
+    if len(data) > MAX_QUESTION_FILE:
+        raise InputError(
+            f"{path}: larger than {MAX_QUESTION_FILE // 2**20} MiB; split it into smaller files"
+        )
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if suffix == ".csv":
@@ -142,8 +160,14 @@ def _json_line(number: int, text: str) -> _Raw:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         return _Raw(number, error=f"malformed JSON: {error.msg} (column {error.colno})")
+    except RecursionError:
+        return _Raw(number, error=f"JSON nested too deeply (at most {MAX_DEPTH} levels)")
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        return _Raw(number, error=f"unreadable JSON: {_first_clause(error)}")
     if not isinstance(value, dict):
         return _Raw(number, error=f"expected a JSON object, got {_json_type(value)}")
+    if _too_deep(value):
+        return _Raw(number, error=f"JSON nested too deeply (at most {MAX_DEPTH} levels)")
     extra = {k: v for k, v in value.items() if k not in ("question", "id")}
     qid, id_error = _id_of(value.get("id"))
     if id_error:
@@ -155,7 +179,51 @@ def _json_line(number: int, text: str) -> _Raw:
         return _Raw(
             number, id=qid, extra=extra, error=f'"question" is {_json_type(question)}, not text'
         )
+    for name, field_text in (("question", question), ("id", qid)):
+        where = _lone_surrogate(field_text)
+        if where is not None:  # carried as-is; the record is written with \\u escapes
+            return _Raw(
+                number,
+                question=question,
+                extra=extra,
+                error=f'"{name}" is not valid Unicode (a lone surrogate {where})',
+            )
     return _Raw(number, question=question, id=qid, extra=extra)
+
+
+def _first_clause(error: ValueError) -> str:
+    return str(error).split(";", 1)[0].split(": value has", 1)[0] or type(error).__name__
+
+
+def _too_deep(value: object) -> bool:
+    """Whether ``value`` nests objects/arrays more than ``MAX_DEPTH`` levels (iteratively:
+    a deep value must not exhaust the stack here either)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Iterable[object]
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _lone_surrogate(text: str | None) -> str | None:
+    """Where ``text`` has a lone surrogate (which UTF-8 cannot encode), e.g.
+    ``'\\ud800 at character 3'``; None if it has none."""
+    if text is None or text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"{ascii(text[error.start])[1:-1]} at character {error.start + 1}"
+    return None
 
 
 def _id_of(value: object) -> tuple[str | None, str | None]:
@@ -315,7 +383,7 @@ class AnswerFile:
         self.records = records  # key -> record, as in the file now
         self.repaired: list[str] = []  # what opening it fixed (for the user to see)
         self._fd: int | None = None
-        self._lock: IO[bytes] | None = None
+        self._lock: _Lock | None = None
 
     @classmethod
     def open(
@@ -328,18 +396,19 @@ class AnswerFile:
     ) -> AnswerFile:
         """Lock, read and (when needed) repair ``path``; then open it for appending.
 
-        Dropped on opening (the file rewritten atomically): a partial last line, any
-        line that is not a JSON object, records of bad lines the question file no
-        longer has, and with ``retry_failed`` the failed records of the questions in
-        ``shard`` (``questions`` is the whole file).
-        InputError if a record answers a different question than the file now asks
-        under the same id, or if another run holds the file.
+        Dropped on opening (the file rewritten atomically): a partial last line, records
+        of bad lines the question file no longer has, and with ``retry_failed`` the failed
+        records of the questions in ``shard`` (``questions`` is the whole file).
+        InputError, the file untouched, if it is not webqa's answer file (a line that is
+        not a record), if a record answers a different question than the file now asks
+        under the same id, if another run holds the file, or if it cannot be written.
         """
-        if path.resolve() == questions.path.resolve():
+        if _same_file(path, questions.path):
             raise InputError(f"{path}: the output would overwrite the question file")
-        lock = _lock(path)
+        _check_writable_kind(path)
+        lock = _Lock.take(path)
         try:
-            lines, problems = _read_output(path)
+            lines, problems = _read_output(path, strict=True)
             bad_now = {(str(b.line), b.message) for b in questions.bad}
             asked = {q.id: q for q in questions.questions}
             mine = {q.id for q in questions.shard(shard).questions}
@@ -352,9 +421,10 @@ class AnswerFile:
                     continue
                 q = asked.get(key[1]) if key[0] == "id" else None
                 if q is not None and record.get("question") != q.text:
+                    shown = ascii(record.get("question"))
                     raise InputError(
                         f"{path} already answers id {q.id!r} for a different question "
-                        f"(line {record.get('line')}: {record.get('question')!r}); "
+                        f"(line {record.get('line')}: {_clip(shown, 200)}); "
                         "use another output file (-o)"
                     )
                 failed = key[0] == "id" and record.get("error") is not None
@@ -370,10 +440,14 @@ class AnswerFile:
             answers.repaired = problems
             if dropped_failed:
                 answers.repaired.append(f"retrying {dropped_failed} failed question(s)")
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            except OSError as error:
+                raise InputError(f"{path}: cannot write it: {_os_reason(error)}") from None
             answers._lock = lock
-            answers._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            answers._fd = fd
         except BaseException:
-            lock.close()
+            lock.release()
             raise
         return answers
 
@@ -388,11 +462,14 @@ class AnswerFile:
         """Append one record: one write of the whole line, flush, fsync."""
         if self._fd is None:
             raise ValueError("the answer file is closed")
-        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        data = _encode(record)
         view = memoryview(data)
-        while view:  # a regular file takes it whole; loop only for the paranoid case
-            view = view[os.write(self._fd, view) :]
-        os.fsync(self._fd)
+        try:
+            while view:  # a regular file takes it whole; loop only for the paranoid case
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        except OSError as error:
+            raise InputError(f"{self.path}: cannot write it: {_os_reason(error)}") from None
         self.records[record_key(record)] = record
 
     def close(self) -> None:
@@ -400,7 +477,7 @@ class AnswerFile:
             os.close(self._fd)
             self._fd = None
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
     def __enter__(self) -> AnswerFile:
@@ -420,13 +497,30 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return _read_output(path)[0]
 
 
-def _read_output(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _encode(record: Mapping[str, Any]) -> bytes:
+    """One record as one line of UTF-8 JSON. Text that is not valid Unicode (lone
+    surrogates, which UTF-8 cannot encode) is written as ``\\udXXX`` escapes, which read
+    back as the same text: nothing is lost."""
+    try:
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def _is_record(value: object) -> bool:
+    return isinstance(value, dict) and RECORD_FIELDS <= value.keys()
+
+
+def _read_output(path: Path, *, strict: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records of an answer file and what reading it had to repair. With ``strict``,
+    InputError if the file is not recognisably webqa's: every line must be a record but
+    the last, which may be a record cut off mid-write (it starts as records do)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return [], []
     except OSError as error:
-        raise InputError(f"{path}: cannot read it: {error.strerror or error}") from None
+        raise InputError(f"{path}: cannot read it: {_os_reason(error)}") from None
     records: list[dict[str, Any]] = []
     problems: list[str] = []
     pieces = data.split(b"\n")
@@ -436,12 +530,19 @@ def _read_output(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         try:
             value = json.loads(piece.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             value = None
-        if isinstance(value, dict):
+        if _is_record(value):
             records.append(value)
             if last:
                 problems.append("added the missing newline at the end")
+        elif last and piece.startswith(RECORD_START):
+            problems.append("dropped a partial last line (the previous run was cut off)")
+        elif strict:
+            raise InputError(
+                f"{path} is not a webqa answer file (line {number} is not an answer record); "
+                "refusing to write into it: choose another output file (-o)"
+            )
         elif last:
             problems.append("dropped a partial last line (the previous run was cut off)")
         else:
@@ -451,12 +552,16 @@ def _read_output(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 def _rewrite(path: Path, records: Iterable[dict[str, Any]]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        for record in records:
-            f.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            for record in records:
+                f.write(_encode(record))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot rewrite it: {_os_reason(error)}") from None
     _fsync_dir(path.parent)
 
 
@@ -467,20 +572,99 @@ def _fsync_dir(folder: Path) -> None:
         return  # Windows cannot open folders; the rename is durable enough there
     try:
         os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename has happened
     finally:
         os.close(fd)
 
 
-def _lock(path: Path) -> IO[bytes]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path.with_name(f".{path.name}.lock"), "ab")  # noqa: SIM115 (held open)
+def _os_reason(error: OSError) -> str:
+    return error.strerror or str(error) or type(error).__name__
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _same_file(a: Path, b: Path) -> bool:
     try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; one run at a time is on the user
-        return handle
+        return a.resolve() == b.resolve() or (a.exists() and a.samefile(b))
+    except (OSError, RuntimeError):  # a symlink loop, say: the checks below will tell
+        return False
+
+
+def _check_writable_kind(path: Path) -> None:
+    """InputError unless ``path`` is absent or a regular file (reading a FIFO or a device
+    such as /dev/zero would hang or never end)."""
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise InputError(f"{path}: another webqa batch is writing this file") from None
-    return handle
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise InputError(f"{path}: cannot use it as the output: {_os_reason(error)}") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{path}: is a directory; give a file for the output (-o)")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: is not a regular file; give a file for the output (-o)")
+
+
+class _Lock:
+    """An exclusive lock on ``.<name>.lock`` beside an answer file, removed on release.
+
+    Removing a lock file races with a run that opened it just before: that run may then
+    lock the removed file. So after locking, a run checks that the path still names the
+    file it locked, and tries again if not; and the holder removes the file before it
+    lets go of the lock."""
+
+    def __init__(self, path: Path, handle: IO[bytes], locked: bool) -> None:
+        self.path = path
+        self._handle: IO[bytes] | None = handle
+        self._locked = locked
+
+    @classmethod
+    def take(cls, answers: Path) -> _Lock:
+        path = answers.with_name(f".{answers.name}.lock")
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; one run at a time is on the user
+            return cls(path, cls._open(answers, path), locked=False)
+        for _ in range(100):  # another run removing it each time we look: give up, not hang
+            handle = cls._open(answers, path)
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise InputError(f"{answers}: another webqa batch is writing this file") from None
+            try:
+                current = os.stat(path)
+            except OSError:
+                current = None
+            mine = os.fstat(handle.fileno())
+            if current is not None and (current.st_dev, current.st_ino) == (
+                mine.st_dev,
+                mine.st_ino,
+            ):
+                return cls(path, handle, locked=True)
+            handle.close()  # the previous holder removed it meanwhile: lock the new one
+        raise InputError(f"{answers}: could not lock it (its lock file {path} keeps changing)")
+
+    @staticmethod
+    def _open(answers: Path, path: Path) -> IO[bytes]:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return open(path, "ab")  # noqa: SIM115 (held open while the run lasts)
+        except OSError as error:
+            raise InputError(f"{answers}: cannot write there: {_os_reason(error)}") from None
+
+    def release(self) -> None:
+        if self._handle is None:
+            return
+        handle, self._handle = self._handle, None
+        if not self._locked:  # Windows: an open file cannot be removed
+            handle.close()
+        try:
+            self.path.unlink(missing_ok=True)  # while still holding it (see the class)
+        except OSError:
+            pass  # another run has it open (Windows), or the folder became read-only
+        finally:
+            handle.close()

@@ -266,7 +266,7 @@ class Answered:
         return self.result.answer if self.result is not None else None
 
 
-Logger = Callable[[Answered], int]
+Logger = Callable[[Answered], int | None]
 
 
 def run_many(

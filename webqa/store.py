@@ -10,6 +10,11 @@ belong to the run) and, when it failed, its error.
 The schema is an append-only list of migrations, applied in order and counted in
 ``PRAGMA user_version``. Every call opens its own connection (WAL, a busy timeout), so
 threads and processes (shards of one batch) can log side by side.
+
+A log that cannot be read is a ``StoreError`` naming its file. A log that cannot be
+written never costs an answer: ``record_or_warn`` warns once (``LogWarning``) and the
+answer goes on without its log entry. The log is never moved or rewritten to repair it:
+what is in it stays for the user to rescue.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from contextlib import closing
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from webqa.agent import AgentConfig, Result
+from webqa.agent import AgentConfig, Candidate, Result
 from webqa.answering import Reference
 from webqa.errors import FetchError, SearchError, WebQAError
 from webqa.paths import data_dir
@@ -97,6 +103,10 @@ class StoreError(WebQAError):
     """The log database is unreadable, from a newer webqa, or lacks the asked-for row."""
 
 
+class LogWarning(UserWarning):
+    """The log could not be written; the answer went on without it."""
+
+
 BUSY_TIMEOUT = 30.0  # seconds a connection waits for another writer
 
 
@@ -105,19 +115,51 @@ def db_path() -> Path:
     return data_dir() / DB_NAME
 
 
+def _where(path: Path | None) -> Path:
+    """``path``, else the default log; StoreError if the data directory cannot be made."""
+    if path is not None:
+        return path
+    try:
+        return db_path()
+    except OSError as error:
+        raise StoreError(f"the data directory for the log cannot be used: {error}") from error
+
+
 def connect(
     path: Path | None = None, *, migrations: Sequence[str] = MIGRATIONS
 ) -> sqlite3.Connection:
     """A connection to the log, its schema brought up to date."""
-    path = path or db_path()
+    path = _where(path)
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
         _use_wal(conn)
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn, migrations)
-    except sqlite3.DatabaseError as error:
-        raise StoreError(f"the log {path} is unreadable: {error}") from error
+    except BaseException as error:
+        if conn is not None:
+            conn.close()
+        if isinstance(error, (sqlite3.Error, OSError)):
+            raise StoreError(f"the log {path} is unreadable: {_why(error)}") from error
+        raise
     return conn
+
+
+@contextmanager
+def _reading(path: Path | None) -> Iterator[sqlite3.Connection]:
+    """A connection for reading the log; damage found while reading is a StoreError."""
+    where = _where(path)
+    with closing(connect(where)) as conn:
+        try:
+            yield conn
+        except sqlite3.Error as error:
+            raise StoreError(f"the log {where} is unreadable: {_why(error)}") from error
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -237,56 +279,147 @@ def record(
     batch: str | None = None,
     path: Path | None = None,
 ) -> int:
-    """Log one answered (or failed) question with all its episodes; the run's id."""
+    """Log one answered (or failed) question with all its episodes; the run's id.
+
+    StoreError (naming the log) if it cannot be written. Text that is not valid Unicode
+    (lone surrogates) is logged with those characters written as ``\\udXXX`` escapes."""
     started = started if started is not None else time.time()
     if seconds is None:
         seconds = result.seconds if result is not None else 0.0
-    with closing(connect(path)) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            run_id = _insert_run(
-                conn, question, result, config, n, model, web, started, seconds, error, qid, batch
-            )
-            for idx, visit in enumerate(visits):
-                conn.execute(
-                    "INSERT INTO visits VALUES (?, ?, ?, ?, ?, ?)",
-                    (run_id, idx, visit.kind, visit.target, int(visit.ok), visit.error),
-                )
-            for idx, cand in enumerate(result.candidates if result is not None else ()):
-                assert result is not None
-                cur = conn.execute(
-                    "INSERT INTO episodes (run_id, idx, chosen, answer, score, end_reason,"
-                    " removed_citations, invalid_actions, seconds)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        run_id,
-                        idx,
-                        int(idx == result.best),
-                        cand.answer,
-                        cand.score,
-                        cand.end_reason,
-                        cand.removed_citations,
-                        cand.invalid_actions,
-                        cand.seconds,
-                    ),
-                )
-                episode_id = cur.lastrowid
+    where = _where(path)
+    try:
+        with closing(connect(where)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                run_id = _insert_run(
+                    conn, question, result, config, n, model, web, started, seconds, error,
+                    qid, batch,
+                )  # fmt: skip
                 conn.executemany(
-                    "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO visits VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (episode_id, i, s.command, int(s.valid), s.message, s.prompt)
-                        for i, s in enumerate(cand.steps)
+                        (run_id, i, _text(v.kind), _text(v.target), int(v.ok), _text(v.error))
+                        for i, v in enumerate(visits)
                     ],
                 )
-                conn.executemany(
-                    "INSERT INTO quotes VALUES (?, ?, ?, ?, ?)",
-                    [(episode_id, r.n, r.title, r.url, r.extract) for r in cand.references],
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                for idx, cand in enumerate(result.candidates if result is not None else ()):
+                    chosen = result is not None and idx == result.best
+                    _insert_episode(conn, run_id, idx, cand, chosen=chosen)
+                conn.execute("COMMIT")
+            except BaseException:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the failure already ended the transaction, or the connection
+                raise
+    except (sqlite3.Error, OSError) as failure:
+        raise StoreError(f"could not write to the log {where}: {_why(failure)}") from failure
     return run_id
+
+
+_warned: set[str] = set()  # logs record_or_warn has already warned about
+_warned_lock = threading.Lock()
+
+
+def record_or_warn(
+    question: str,
+    result: Result | None,
+    *,
+    config: AgentConfig,
+    n: int,
+    model: str | None,
+    web: str | None = None,
+    visits: Sequence[Visit] = (),
+    started: float | None = None,
+    seconds: float | None = None,
+    error: str | None = None,
+    qid: str | None = None,
+    batch: str | None = None,
+    path: Path | None = None,
+) -> int | None:
+    """``record``, for front doors: if the log cannot be written, warn (once per log in
+    this process) and return None, so the answer goes on."""
+    try:
+        return record(
+            question,
+            result,
+            config=config,
+            n=n,
+            model=model,
+            web=web,
+            visits=visits,
+            started=started,
+            seconds=seconds,
+            error=error,
+            qid=qid,
+            batch=batch,
+            path=path,
+        )
+    except StoreError as failure:
+        try:
+            where = str(_where(path))
+        except StoreError:
+            where = "(no data directory)"
+        with _warned_lock:
+            if where in _warned:
+                return None
+            _warned.add(where)
+        cause = failure.__cause__
+        why = _why(cause) if cause is not None else str(failure)
+        warnings.warn(
+            f"could not write to the log {where} ({why}); answers are not being logged",
+            LogWarning,
+            stacklevel=2,
+        )
+        return None
+
+
+def _insert_episode(
+    conn: sqlite3.Connection, run_id: int, idx: int, cand: Candidate, *, chosen: bool
+) -> None:
+    cur = conn.execute(
+        "INSERT INTO episodes (run_id, idx, chosen, answer, score, end_reason,"
+        " removed_citations, invalid_actions, seconds)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            idx,
+            int(chosen),
+            _text(cand.answer),
+            cand.score,
+            _text(cand.end_reason),
+            cand.removed_citations,
+            cand.invalid_actions,
+            cand.seconds,
+        ),
+    )
+    episode_id = cur.lastrowid
+    conn.executemany(
+        "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (episode_id, i, _text(s.command), int(s.valid), _text(s.message), _text(s.prompt))
+            for i, s in enumerate(cand.steps)
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO quotes VALUES (?, ?, ?, ?, ?)",
+        [
+            (episode_id, r.n, _text(r.title), _text(r.url), _text(r.extract))
+            for r in cand.references
+        ],
+    )
+
+
+def _text(value: str | None) -> str | None:
+    """``value`` as SQLite can store it: lone surrogates (not valid Unicode, so not
+    encodable as UTF-8) become visible ``\\udXXX`` escapes."""
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _insert_run(
@@ -308,18 +441,18 @@ def _insert_run(
         " answer, best, seconds, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             started,
-            question,
-            qid,
-            batch,
-            result.model if result is not None else model,
-            web,
+            _text(question),
+            _text(qid),
+            _text(batch),
+            _text(result.model if result is not None else model),
+            _text(web),
             n,
             config.seed,
             config.temperature,
-            result.answer if result is not None else None,
+            _text(result.answer if result is not None else None),
             result.best if result is not None else None,
             seconds,
-            error,
+            _text(error),
         ),
     )
     assert cur.lastrowid is not None
@@ -397,7 +530,7 @@ def _summary(row: tuple[object, ...]) -> EpisodeSummary:
 
 def recent(limit: int = 20, *, path: Path | None = None) -> list[EpisodeSummary]:
     """The latest ``limit`` episodes, newest first (failed runs included)."""
-    with closing(connect(path)) as conn:
+    with _reading(path) as conn:
         rows = conn.execute(
             _SUMMARY + " ORDER BY r.id DESC, e.idx ASC LIMIT ?", (max(0, limit),)
         ).fetchall()
@@ -406,10 +539,10 @@ def recent(limit: int = 20, *, path: Path | None = None) -> list[EpisodeSummary]
 
 def episode(episode_id: int, *, path: Path | None = None) -> EpisodeRecord:
     """Everything logged about one episode; StoreError if there is none."""
-    with closing(connect(path)) as conn:
+    with _reading(path) as conn:
         row = conn.execute(_SUMMARY + " WHERE e.id = ?", (episode_id,)).fetchone()
         if row is None:
-            raise StoreError(f"no episode {episode_id} in the log {path or db_path()}")
+            raise StoreError(f"no episode {episode_id} in the log {_where(path)}")
         summary = _summary(row)
         end_reason, seconds, seed, temperature, web, qid, batch = conn.execute(
             "SELECT e.end_reason, e.seconds, r.seed, r.temperature, r.web, r.qid, r.batch"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -126,3 +127,112 @@ def test_concurrent_writers_do_not_lose_rows(tmp_path: Path) -> None:
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 20
         assert conn.execute("SELECT count(*) FROM steps").fetchone()[0] == 20 * len(SCRIPT)
+
+
+# -- a broken log (issue 11, case 14) ---------------------------------------------------
+
+
+def _log_with_corrupt_pages(path: Path) -> None:
+    """A real log of a few runs whose data pages are then overwritten (the header and the
+    schema page still read, so the damage shows only when rows are read)."""
+    result = run_question("capital?", policy=RulePolicy(), web=AnyWeb([BF]), reward=None)
+    for _ in range(30):
+        store.record("capital?", result, config=AgentConfig(), n=1, model="rules", path=path)
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    for offset in range(2 * 4096, len(data), 4096):
+        data[offset : offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("argv", [["log"], ["log", "--json"], ["log", "show", "1"]])
+def test_a_log_with_corrupt_pages_is_one_line_naming_it(
+    argv: list[str], webqa_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = webqa_home / store.DB_NAME
+    webqa_home.mkdir(parents=True, exist_ok=True)
+    _log_with_corrupt_pages(path)
+    before = path.read_bytes()
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        f"webqa log: the log {path} is unreadable: database disk image is malformed"
+    )
+    assert path.read_bytes() == before  # reading it changed nothing
+
+
+def test_ask_still_answers_when_its_log_cannot_be_written(
+    monkeypatch: pytest.MonkeyPatch, webqa_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
+    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
+    path = webqa_home / store.DB_NAME
+    webqa_home.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"my own notes, not a database\n" * 50)
+    with pytest.warns(store.LogWarning) as warned:
+        assert main(["ask", "What is the capital of Burkina Faso?"]) == 0
+        assert main(["ask", "What is the capital, again?"]) == 0
+    out = capsys.readouterr().out
+    assert "Ouagadougou [1], for: What is the capital of Burkina Faso?" in out
+    assert "Ouagadougou [1], for: What is the capital, again?" in out
+    assert [str(w.message) for w in warned] == [
+        f"could not write to the log {path} (file is not a database); answers are not being logged"
+    ]  # once, however many answers
+    assert path.read_bytes() == b"my own notes, not a database\n" * 50
+
+
+def test_a_batch_whose_log_cannot_be_written_answers_everything_and_warns_once(
+    monkeypatch: pytest.MonkeyPatch, webqa_home: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
+    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
+    (webqa_home / store.DB_NAME).mkdir(parents=True)  # a folder where the log should be
+    qfile = tmp_path / "q.txt"
+    qfile.write_text("".join(f"Capital {i}?\n" for i in range(4)), encoding="utf-8")
+    with pytest.warns(store.LogWarning) as warned:
+        assert main(["batch", str(qfile), "--concurrency", "2"]) == 0
+    assert len(warned) == 1 and "answers are not being logged" in str(warned[0].message)
+    records = [json.loads(line) for line in (tmp_path / "q.answers.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == [f"line-{i}" for i in range(1, 5)]
+    assert all(r["error"] is None and r["log_id"] is None for r in records)
+
+
+def test_text_that_is_not_valid_unicode_is_logged_visibly_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "log.sqlite3"
+    result = run_question("capital?", policy=RulePolicy(), web=AnyWeb([BF]), reward=None)
+    visits = [store.Visit("fetch", "http://x/\ud800", False, "bad \udcff bytes")]
+    store.record(
+        "cap\ud800ital?",
+        result,
+        config=AgentConfig(),
+        n=1,
+        model="m",
+        path=path,
+        visits=visits,
+        qid="id-\udfff",
+    )
+    [row] = store.recent(path=path)
+    assert row.question == "cap\\ud800ital?"
+    record = store.episode(row.id or 0, path=path)
+    assert record.qid == "id-\\udfff"
+    assert [(v.target, v.error) for v in record.visits] == [
+        ("http://x/\\ud800", "bad \\udcff bytes")
+    ]
+
+
+def test_log_shows_control_characters_escaped(
+    webqa_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    webqa_home.mkdir(parents=True, exist_ok=True)
+    result = run_question("capital?", policy=RulePolicy(), web=AnyWeb([BF]), reward=None)
+    hostile = "What\x1b[2J is\x1b]0;pwned\x07 it?"
+    visits = [store.Visit("fetch", "http://x/\x1b[31m", False, "bad\x1b[0m")]
+    store.record(hostile, result, config=AgentConfig(), n=1, model="m", visits=visits)
+    for argv in (["log"], ["log", "show", "1", "--observations"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out
+        assert "What\\x1b[2J is\\x1b]0;pwned\\x07 it?" in out
+    assert "http://x/\\x1b[31m  failed: bad\\x1b[0m" in out

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
+import time
+import warnings
 from pathlib import Path
 
-from webqa.web.cache import Cache
+import pytest
+
+from tests.web.server import FixtureServer
+from webqa.web.cache import BUSY_TIMEOUT, Cache, CacheWarning
+from webqa.web.fetch import Fetcher
 
 
 class Clock:
@@ -62,8 +72,6 @@ def test_entries_expire_and_purge(tmp_path: Path) -> None:
 
 
 def test_uses_wal(tmp_path: Path) -> None:
-    import sqlite3
-
     Cache(tmp_path / "c.db").close()
     with sqlite3.connect(tmp_path / "c.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -114,3 +122,199 @@ def test_processes_share_one_file(tmp_path: Path) -> None:
     with Cache(path) as cache:
         assert len(cache) == 600
         assert cache.get("page", "2-199") == "x" * 100
+
+
+# -- a broken cache never stops an answer (issue 11, case 14) --------------------------
+
+
+def _corrupt_pages(path: Path) -> bytes:
+    """A real cache file whose table pages are overwritten: the header still reads."""
+    with Cache(path) as cache:
+        for i in range(300):
+            cache.put("page", f"http://a/{i}", "x" * 300, ttl=60)
+    data = bytearray(path.read_bytes())
+    for offset in range(2 * 4096, len(data), 4096):
+        data[offset : offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def _works(cache: Cache) -> None:
+    cache.put("page", "http://new/", "fresh", ttl=60)
+    assert cache.get("page", "http://new/") == "fresh"
+
+
+def _set_aside(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.name}.broken-*"))
+
+
+def test_a_garbage_file_is_set_aside_once_and_a_new_cache_started(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    garbage = b"this is not a database\n" * 400
+    path.write_bytes(garbage)
+    with pytest.warns(CacheWarning) as warned, Cache(path) as cache:
+        _works(cache)
+    assert len(warned) == 1
+    message = str(warned[0].message)
+    [aside] = _set_aside(path)
+    assert f"the fetch cache {path} is unreadable (file is not a database)" in message
+    assert f"moved it to {aside}" in message
+    assert aside.read_bytes() == garbage  # nothing lost
+    with Cache(path) as again:  # the new one is healthy: no warning the second time
+        assert again.get("page", "http://new/") == "fresh"
+
+
+def test_corrupt_pages_found_while_reading_set_the_cache_aside(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    corrupt = _corrupt_pages(path)
+    with pytest.warns(CacheWarning, match="database disk image is malformed") as warned:
+        with Cache(path) as cache:
+            assert cache.get("page", "http://a/250") is None  # a miss, not an exception
+            _works(cache)
+            assert cache.get("page", "http://a/251") is None
+    assert len(warned) == 1
+    [aside] = _set_aside(path)
+    assert aside.read_bytes() == corrupt
+
+
+def test_a_directory_in_the_caches_place_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    (path / "inner").mkdir(parents=True)
+    with pytest.warns(CacheWarning, match="is a directory") as warned, Cache(path) as cache:
+        _works(cache)
+    assert len(warned) == 1
+    [aside] = _set_aside(path)
+    assert (aside / "inner").is_dir()
+
+
+def test_a_locked_cache_is_skipped_after_a_short_wait(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)  # an old-style (not WAL) file
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another process holding it
+    try:
+        started = time.monotonic()
+        with pytest.warns(CacheWarning, match="is locked") as warned, Cache(path) as cache:
+            cache.put("page", "k", "v", ttl=60)  # no-ops: no more waiting, no exception
+            assert cache.get("page", "k") is None
+            assert len(cache) == 0
+        assert time.monotonic() - started < BUSY_TIMEOUT + 2.0  # was 30 s, then a traceback
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(warned) == 1
+    assert _set_aside(path) == []  # a lock is not damage: the file stays where it is
+    with Cache(path) as cache:
+        _works(cache)
+
+
+def test_a_write_lock_held_while_running_turns_the_cache_off_once(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    with Cache(path) as cache:
+        cache.put("page", "old", "kept", ttl=60)
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.warns(CacheWarning, match="is locked") as warned:
+                cache.put("page", "k", "v", ttl=60)
+                cache.put("page", "k2", "v", ttl=60)  # off now: no second wait
+                assert cache.get("page", "old") is None
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert len(warned) == 1
+
+
+def test_a_read_only_cache_is_used_without_writing(tmp_path: Path) -> None:
+    """Run as a user that cannot write the file (root drops to nobody in a fork)."""
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        path = folder / "cache.sqlite3"
+        with Cache(path) as cache:
+            cache.put("page", "old", "kept", ttl=60)
+        path.chmod(0o444)
+        folder.chmod(0o555)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: no pytest machinery, report through the pipe
+            os.close(read)
+            report = "ok"
+            try:
+                if os.geteuid() == 0:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    with Cache(path) as cache:
+                        cache.put("page", "k", "v", ttl=60)
+                        cache.put("page", "k2", "v", ttl=60)
+                        hit = cache.get("page", "k")
+                messages = [str(w.message) for w in caught]
+                if hit is not None or len(messages) != 1 or "read-only" not in messages[0]:
+                    report = f"hit={hit!r} warnings={messages!r}"
+            except BaseException as error:  # noqa: BLE001 (reported to the parent)
+                report = f"{type(error).__name__}: {error}"
+            os.write(write, report.encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read, "rb") as pipe:
+            report = pipe.read().decode()
+        os.waitpid(pid, 0)
+        assert report == "ok"
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+def test_a_broken_cache_never_stops_a_fetch(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    path.write_bytes(b"\x00garbage" * 1000)
+    with FixtureServer() as server:
+        server.page("/p", "<title>Fine</title><p>still answered</p>")
+        with pytest.warns(CacheWarning), Cache(path) as cache:
+            with Fetcher(allow_private=True, cache=cache, timeout=5) as fetcher:
+                doc = fetcher.fetch(server.url("/p"))
+                again = fetcher.fetch(server.url("/p"))
+    assert "still answered" in doc.body and again.body == doc.body
+    assert server.hits["/p"] == 1  # the new cache served the second fetch
+
+
+def test_an_unusable_cache_folder_means_no_cache_not_an_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.warns(CacheWarning, match="running without it") as warned:
+        with Cache(blocker / "cache.sqlite3") as cache:
+            cache.put("page", "k", "v", ttl=60)
+            assert cache.get("page", "k") is None
+            assert cache.purge_expired() == 0
+            cache.clear()
+    assert len(warned) == 1
+    assert blocker.read_text(encoding="utf-8") == "x"
+
+
+def test_a_foreign_value_in_a_row_is_a_miss(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    with Cache(path) as cache:
+        cache.put("page", "k", "v", ttl=60)
+    with sqlite3.connect(path) as db:  # rows written by something else
+        db.execute("UPDATE entries SET value = ?, is_text = 1", (b"\xff\xfe",))
+        db.execute(
+            "INSERT INTO entries VALUES ('page', 'big', 1000000000000, 0, 1e300)"
+        )  # bytes(10**12) would try to allocate a terabyte
+    with Cache(path) as cache:
+        assert cache.get("page", "k") is None
+        assert cache.get("page", "big") is None
+        assert cache.get_json("page", "k") is None
+
+
+def test_get_json_decodes_and_forgets_what_does_not_decode(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.db") as cache:
+        cache.put("search", "good", '{"a": [1]}', ttl=60)
+        cache.put("search", "bad", '{"a": [1', ttl=60)
+        cache.put("search", "deep", "[" * 100_000 + "]" * 100_000, ttl=60)
+        assert cache.get_json("search", "good") == {"a": [1]}
+        assert cache.get_json("search", "bad") is None
+        assert cache.get_json("search", "deep") is None
+        assert cache.get("search", "bad") is None  # forgotten
+        assert cache.get_json("search", "absent") is None

@@ -3,12 +3,14 @@
 Bad lines are reported (file and line) on stderr and written as error records before any
 question runs. Questions that already have a record are skipped. Each finished question
 is appended as it finishes; a progress bar (rate, ETA) runs on stderr, and a summary line
-ends the run on stdout.
+ends the run on stdout. Text that came from the question file or the web is shown with
+its control characters escaped, so a line cannot drive the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,9 +68,9 @@ def run_batch(
     started = time.perf_counter()
     with AnswerFile.open(output, everything, shard=shard, retry_failed=args.retry_failed) as f:
         for note in f.repaired:
-            err.print(f"[yellow]{escape(str(output))}: {escape(note)}[/yellow]")
+            err.print(f"[yellow]{shown(output)}: {shown(note)}[/yellow]")
         for bad in mine.bad:
-            err.print(f"[red]{escape(str(source))} line {bad.line}: {escape(bad.message)}[/red]")
+            err.print(f"[red]{shown(source)} line {bad.line}: {shown(bad.message)}[/red]")
             if not f.has_bad_line(bad):
                 f.write(bad_line_record(bad))
         todo = [q for q in mine.questions if not f.done(q)]
@@ -89,19 +91,24 @@ def run_batch(
                 batch=str(output.resolve()),
                 dtype=getattr(args, "dtype", None),
             )
-            for done in _with_progress(results, todo, err, args.progress):
-                f.write(answer_record(done))
-                if done.ok:
-                    answered += 1
-                else:
-                    failed += 1
-                    err.print(
-                        f"[red]{escape(_where(done.question))}: {escape(done.error or '')}[/red]"
-                    )
+            try:
+                for done in _with_progress(results, todo, err, args.progress):
+                    f.write(answer_record(done))
+                    if done.ok:
+                        answered += 1
+                    else:
+                        failed += 1
+                        err.print(
+                            f"[red]{shown(_where(done.question))}: {shown(done.error or '')}[/red]"
+                        )
+            finally:
+                close = getattr(results, "close", None)
+                if close is not None:
+                    close()  # an error here (say, the disk is full) stops the workers too
     seconds = time.perf_counter() - started
     out.print(
         f"{answered} answered, {failed} failed, {len(mine.bad)} bad line(s), "
-        f"{skipped} skipped (already done) in {_duration(seconds)} -> {output}",
+        f"{skipped} skipped (already done) in {_duration(seconds)} -> {printable(str(output))}",
         markup=False,
     )
     return 0
@@ -126,6 +133,20 @@ def _with_progress(
         for done in results:
             yield done
             progress.advance(task)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (ANSI escapes among them) and lone surrogates
+    written as escapes, so it shows as written and prints on any terminal."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def shown(text: object) -> str:
+    """``text`` made printable (see ``printable``) and escaped for rich markup."""
+    return escape(printable(str(text)))
 
 
 def _where(q: Question) -> str:

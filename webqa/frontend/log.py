@@ -1,4 +1,7 @@
-"""`webqa log`: list recent episodes; `webqa log show ID`: replay one step by step."""
+"""`webqa log`: list recent episodes; `webqa log show ID`: replay one step by step.
+
+A log that cannot be read is one line naming it (a ``StoreError``). What the log holds
+came from questions and web pages, so it is shown with control characters escaped."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ import time
 from dataclasses import asdict
 
 from rich.console import Console
-from rich.markup import escape
 
 from webqa import store
+from webqa.frontend.batch import printable, shown
 
 
 def run_log(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -24,7 +27,7 @@ def run_log(args: argparse.Namespace, out: Console, err: Console) -> int:
         print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
         return 0
     if not rows:
-        out.print(f"No episodes logged yet ({store.db_path()}).", markup=False)
+        out.print(f"No episodes logged yet ({printable(str(store.db_path()))}).", markup=False)
         return 0
     for row in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created))
@@ -32,12 +35,12 @@ def run_log(args: argparse.Namespace, out: Console, err: Console) -> int:
         mark = "*" if row.chosen and row.candidates > 1 else " "
         score = f"{row.score:+.3f}" if row.score is not None else "      "
         if row.error is not None:
-            what = f"[red]failed: {escape(_short(row.error, 60))}[/red]"
+            what = f"[red]failed: {shown(_short(row.error, 60))}[/red]"
         else:
-            what = escape(_short(row.answer or "", 60))
+            what = shown(_short(row.answer or "", 60))
         out.print(
             f"[bold]{ident}[/bold]{mark} [dim]{when}[/dim] {score}  "
-            f"{escape(_short(row.question, 50))}  [dim]→[/dim] {what}"
+            f"{shown(_short(row.question, 50))}  [dim]→[/dim] {what}"
         )
     return 0
 
@@ -50,7 +53,7 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         return 0
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created))
     out.rule(f"episode {s.id}")
-    out.print(f"[bold]Question[/bold] {escape(s.question)}")
+    out.print(f"[bold]Question[/bold] {shown(s.question)}")
     details = [
         when,
         s.model or "?",
@@ -65,32 +68,32 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         chosen = "chosen" if s.chosen else "not chosen"
         score = f"{s.score:.3f}" if s.score is not None else "-"
         details.append(f"candidate of best-of-{s.candidates}, reward {score}, {chosen}")
-    out.print(f"[dim]{escape(' · '.join(details))}[/dim]")
+    out.print(f"[dim]{shown(' · '.join(details))}[/dim]")
     out.print()
     for i, step in enumerate(record.steps, start=1):
         if args.observations:
             out.rule(f"observation before step {i}", style="dim")
-            out.print(escape(step.prompt), style="dim")
+            out.print(shown(step.prompt), style="dim")
         mark = "[green]✓[/green]" if step.valid else "[red]✗[/red]"
-        out.print(f"{i:>3}. {mark} {escape(step.command)}")
+        out.print(f"{i:>3}. {mark} {shown(step.command)}")
         if step.message:
-            out.print(f"      [dim]{escape(step.message)}[/dim]")
-    out.print(f"[dim]ended: {escape(record.end_reason)}[/dim]")
+            out.print(f"      [dim]{shown(step.message)}[/dim]")
+    out.print(f"[dim]ended: {shown(record.end_reason)}[/dim]")
     if record.visits:
         out.print()
         out.print("[bold]Visited[/bold]")
         for v in record.visits:
-            status = "" if v.ok else f"  [red]failed: {escape(v.error or '')}[/red]"
-            out.print(f"  {v.kind:<6} {escape(v.target)}{status}")
+            status = "" if v.ok else f"  [red]failed: {shown(v.error or '')}[/red]"
+            out.print(f"  {v.kind:<6} {shown(v.target)}{status}")
     if record.quotes:
         out.print()
         out.print("[bold]Quotes[/bold]")
         for q in record.quotes:
-            out.print(f"  [bold][{q.n}][/bold] {escape(q.title)} — {escape(q.url)}")
-            out.print(f"      [dim]“{escape(_short(q.extract, 300))}”[/dim]")
+            out.print(f"  [bold][{q.n}][/bold] {shown(q.title)} — {shown(q.url)}")
+            out.print(f"      [dim]“{shown(_short(q.extract, 300))}”[/dim]")
     out.print()
     out.rule("answer")
-    out.print(escape(s.answer or ""))
+    out.print(shown(s.answer or ""))
     return 0
 
 
