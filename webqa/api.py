@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from webqa import store
 from webqa.agent import AgentConfig, EventSink, PassageRanker, Result, run_question
 from webqa.batching import Answered, BatchingPolicy, Question, run_many
-from webqa.errors import InputError, ModelError
+from webqa.errors import InputError, ModelError, StorageError
 from webqa.models.base import Policy, RewardModel
 from webqa.web.base import Web
 
@@ -32,6 +33,41 @@ def check_dtype(dtype: str | None = None, *, api_base: str | None = None) -> Non
             raise ModelError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
     else:
         requested_precision()
+
+
+def check_data_dir(*, write: bool = True) -> Path:
+    """The data directory, created if missing; a StorageError (one line naming it and
+    $WEBQA_HOME) if it cannot be created or, with ``write``, written to.
+
+    Front doors call this before any work, so that nothing a person does is lost to a
+    data directory found unusable at the end."""
+    from webqa import paths
+
+    where = paths.data_dir_path()
+    hint = f"set {paths.ENV_VAR} to a folder you can write"
+    try:
+        path = paths.data_dir()
+    except OSError as exc:
+        raise StorageError(
+            f"cannot use the data directory {where}: {_os_reason(exc)}; {hint}"
+        ) from exc
+    if write:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".webqa-write-test-", dir=path)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise StorageError(
+                f"cannot use the data directory {where}: it is not writable ({reason}); {hint}"
+            ) from exc
+        os.close(fd)
+        os.unlink(probe)
+    return path
+
+
+def _os_reason(exc: OSError) -> str:
+    """An OSError's reason and the path it names, in one line."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename is not None else reason
 
 
 def load_policy(
@@ -187,7 +223,7 @@ def _log(
     *,
     error: str | None = None,
 ) -> None:
-    store.record(
+    store.record_or_warn(  # a log that cannot be written must not cost the answer
         question,
         result,
         config=config,
@@ -278,9 +314,9 @@ def _answer_many(
         reward = load_reward(reward_model, policy) if n > 1 else None
         name = web.name
 
-        def record(done: Answered) -> int:
+        def record(done: Answered) -> int | None:
             text = done.result.question if done.result is not None else done.question.text
-            return store.record(
+            return store.record_or_warn(
                 text,
                 done.result,
                 config=config,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from webqa import api
-from webqa.errors import WebQAError
+from webqa.errors import InputError, WebQAError
 from webqa.web.base import Web
 
 out = Console(highlight=False, soft_wrap=True)
@@ -89,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="print the results of the current search backend")
     search.add_argument("query")
-    search.add_argument("-k", type=int, default=10, help="number of results")
+    search.add_argument(
+        "-k", type=int, default=10, metavar="K", help="number of results, 1 to 100 (default 10)"
+    )
     search.add_argument("--json", action="store_true")
     _web_options(search)
 
@@ -98,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     build = corpus_sub.add_parser("build", help="build the default corpus, or a ZIM from DIR")
     build.add_argument("dir", nargs="?", help="folder of HTML, Markdown or text files")
     build.add_argument("-o", "--output", metavar="FILE.zim", help="where to write the ZIM")
+    build.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also take files that symbolic links in DIR point to outside it (default: skip)",
+    )
 
     batch = sub.add_parser("batch", help="answer a question file (.txt, .jsonl, .csv), resumably")
     batch.add_argument("questions", metavar="QUESTIONS", help="a .txt, .jsonl or .csv file")
@@ -146,44 +156,149 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--observations", action="store_true", help="show what the model saw before each step"
     )
+    _debug_option(parser)
     return parser
 
 
+def _debug_option(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
+    """``--debug`` on ``parser`` and every subcommand's, so that it goes before or after
+    the subcommand (``WEBQA_DEBUG=1`` does the same)."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,  # a subcommand keeps the top's value
+        help="show the traceback of an error (same as WEBQA_DEBUG=1)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _debug_option(sub, top=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever goes wrong is one line on stderr, never a traceback
+    (unless ``--debug``): a WebQAError or an OSError (naming its file) exits 1, any other
+    exception 2, an interrupt 130."""
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("WEBQA_DEBUG", "").strip() not in ("", "0")
     try:
-        if args.command in ("ask", "batch"):  # a bad --dtype/WEBQA_DTYPE: fail before work
-            api.check_dtype(args.dtype, api_base=args.api_base)
-        if args.command == "ask":
-            from webqa.frontend.ask import run_ask
-
-            return run_ask(args, _open_web(args), out, err)
-        if args.command == "browse":
-            from webqa.frontend.browse import run_browse
-
-            return run_browse(args, _open_web(args), out, err)
-        if args.command == "search":
-            return _search(args)
-        if args.command == "corpus":
-            return _corpus(args)
-        if args.command == "batch":
-            from webqa.frontend.batch import run_batch
-
-            return run_batch(args, lambda: _open_web(args), out, err)
-        if args.command == "log":
-            from webqa.frontend.log import run_log
-
-            return run_log(args, out, err)
-    except WebQAError as exc:
-        err.print(f"[red]webqa {args.command}: {escape(str(exc))}[/red]")
-        return 1
+        with warnings.catch_warnings():
+            if not debug:  # a warning is one line, not Python's two with the source line
+                warnings.formatwarning = _format_warning
+            return _run(args)
     except KeyboardInterrupt:
-        err.print(f"[red]webqa {args.command}: interrupted[/red]")
-        return 130
+        return _fail(args, "interrupted", 130, debug)
+    except WebQAError as exc:
+        return _fail(args, _one_line(str(exc)) or type(exc).__name__, 1, debug)
+    except BrokenPipeError:  # whoever read our output stopped reading: nothing to tell
+        _silence_stdout()
+        return 1
+    except OSError as exc:
+        return _fail(args, os_error_message(exc), 1, debug)
+    except Exception as exc:
+        message = f"unexpected error: {type(exc).__name__}"
+        first = _one_line(str(exc), first_only=True)
+        message += f": {first}" if first else ""
+        if not debug:
+            message += "; run with --debug for the traceback"
+        return _fail(args, message, 2, debug)
+
+
+def _run(args: argparse.Namespace) -> int:
+    _check_storage(args)
+    if args.command in ("ask", "browse") and args.question is not None:
+        from webqa.frontend.browse import check_text
+
+        if problem := check_text(args.question)[1]:  # before any work, as the model would fail
+            raise InputError(f"the question is {problem}")
+    if args.command in ("ask", "batch"):  # a bad --dtype/WEBQA_DTYPE: fail before work
+        api.check_dtype(args.dtype, api_base=args.api_base)
+    if args.command == "ask":
+        from webqa.frontend.ask import run_ask
+
+        return run_ask(args, _open_web(args), out, err)
+    if args.command == "browse":
+        from webqa.frontend.browse import run_browse
+
+        return run_browse(args, _open_web(args), out, err)
+    if args.command == "search":
+        return _search(args)
+    if args.command == "corpus":
+        return _corpus(args)
+    if args.command == "batch":
+        from webqa.frontend.batch import run_batch
+
+        return run_batch(args, lambda: _open_web(args), out, err)
+    if args.command == "log":
+        from webqa.frontend.log import run_log
+
+        return run_log(args, out, err)
     return 2
 
 
+def _check_storage(args: argparse.Namespace) -> None:
+    """Before any work, one line if the data directory cannot be used (and, for
+    ``browse``, if the demonstrations file cannot be written, before anything is typed).
+
+    Commands that write nothing there run regardless: ``search --zim`` and
+    ``corpus build DIR -o FILE``. ``log`` only reads it."""
+    if (args.command == "search" and args.zim) or (args.command == "corpus" and args.dir):
+        return
+    api.check_data_dir(write=args.command != "log")
+    if args.command == "browse":
+        from webqa import demos
+
+        demos.check_writable()
+
+
+def _format_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    return f"webqa: {_one_line(str(message))}\n"
+
+
+def _fail(args: argparse.Namespace, message: str, code: int, debug: bool) -> int:
+    if debug and code != 130:
+        traceback.print_exc()
+    err.print(f"[red]webqa {args.command}: {escape(message)}[/red]")
+    return code
+
+
+def _one_line(text: str, *, first_only: bool = False) -> str:
+    """``text`` on one line: its first line, or all its lines joined."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:1] if first_only else lines)
+
+
+def os_error_message(exc: OSError) -> str:
+    """An OSError as a person reads it: the reason and the path(s) it concerns."""
+    reason = exc.strerror or _one_line(str(exc), first_only=True) or type(exc).__name__
+    if exc.filename is None:
+        return reason
+    where = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else str(exc.filename)
+    if exc.filename2 is not None:
+        where += f" -> {exc.filename2}"
+    return f"{reason}: {where}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def _search(args: argparse.Namespace) -> int:
+    from webqa.errors import InputError
+
+    if not 1 <= args.k <= 100:
+        raise InputError(f"-k must be a number of results from 1 to 100, not {args.k}")
     web = _open_web(args)
     results = web.search(args.query, k=args.k)
     if args.json:
@@ -209,7 +324,12 @@ def _corpus(args: argparse.Namespace) -> int:
         if not args.output:
             err.print("[red]webqa corpus build: give -o FILE.zim for the output[/red]")
             return 2
-        path = corpus.build_from_folder(Path(args.dir), Path(args.output))
+        path = corpus.build_from_folder(
+            Path(args.dir),
+            Path(args.output),
+            follow_symlinks=args.follow_symlinks,
+            on_skip=lambda m: err.print(f"[yellow]webqa corpus: skipped {escape(m)}[/yellow]"),
+        )
     else:
         path = corpus.build_default_corpus(
             Path(args.output) if args.output else None,

@@ -37,3 +37,7 @@ class ModelError(WebQAError):
 
 class TemplateError(WebQAError):
     """A prompt template is missing or a template variable was not supplied."""
+
+
+class StorageError(WebQAError):
+    """A folder or file webqa must write (the data directory, demonstrations) cannot be."""

@@ -10,7 +10,15 @@ ENV_VAR = "WEBQA_HOME"
 
 
 def data_dir() -> Path:
-    """The data directory: $WEBQA_HOME if set, else the platform's convention.
+    """The data directory (created on demand): see ``data_dir_path``."""
+    path = data_dir_path()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir_path() -> Path:
+    """Where the data directory is, without creating it: $WEBQA_HOME if set, else the
+    platform's convention.
 
     Linux: $XDG_DATA_HOME/webqa (default ~/.local/share/webqa); macOS:
     ~/Library/Application Support/webqa; Windows: %LOCALAPPDATA%\\webqa.
@@ -26,7 +34,6 @@ def data_dir() -> Path:
     else:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         path = Path(base) / "webqa"
-    path.mkdir(parents=True, exist_ok=True)
     return path
 
 

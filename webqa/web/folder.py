@@ -11,9 +11,11 @@ the file name.
 from __future__ import annotations
 
 import html
+import os
 import posixpath
 import re
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -23,30 +25,101 @@ import lxml.html
 from webqa.errors import CorpusError
 from webqa.web.autolink import quote_path
 from webqa.web.markdown import markdown_to_html
-from webqa.web.zimwrite import Article, Progress, write_zim
+from webqa.web.zimwrite import Article, Progress, check_output, write_zim
 
 HTML_SUFFIXES = (".html", ".htm")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 TEXT_SUFFIXES = (".txt",)
+MAX_FILE_BYTES = 64 << 20  # a larger file is skipped (reported), never read
 _BLOCKS = frozenset(
     "p div h1 h2 h3 h4 h5 h6 li dt dd tr pre blockquote section article table br".split()
 )
 
 
-def _files(src: Path) -> Iterator[tuple[Path, str]]:
-    """(file, its path inside the folder) for every page file.
+Skip = Callable[[str], None]
+"""Told of each file or folder left out and why, as ``"<path in the folder>: <why>"``."""
+
+
+def _files(
+    src: Path, *, follow_symlinks: bool = False, on_skip: Skip | None = None
+) -> Iterator[tuple[Path, str]]:
+    """(file, its path inside the folder) for every page file, in path order.
 
     Hidden files and folders are skipped, and so are folders named ``_*`` (a generator's
-    own files: Sphinx's ``_sources`` and ``_static``, Jekyll's ``_layouts``).
+    own files: Sphinx's ``_sources`` and ``_static``, Jekyll's ``_layouts``). Left out,
+    and told to ``on_skip``: names that are not valid UTF-8 (a ZIM path must be),
+    symbolic links that lead out of the folder (unless ``follow_symlinks``) or nowhere,
+    anything but regular files (a FIFO would block the build) and files larger than
+    ``MAX_FILE_BYTES``. A folder reached twice (a link cycle) is walked once.
     """
+    skip = on_skip or _ignore
     suffixes = HTML_SUFFIXES + MARKDOWN_SUFFIXES + TEXT_SUFFIXES
-    for file in sorted(src.rglob("*")):
-        rel = file.relative_to(src).as_posix()
-        *folders, name = rel.split("/")
-        if name.startswith(".") or any(f.startswith((".", "_")) for f in folders):
-            continue
-        if file.is_file() and file.suffix.lower() in suffixes:
-            yield file, rel
+    root = src.resolve()
+    walked: set[Path] = {root}
+
+    def walk(folder: Path, prefix: str) -> Iterator[tuple[Path, str]]:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as exc:
+            skip(f"{prefix or '.'}: cannot be listed ({exc.strerror or exc})")
+            return
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = folder / name
+            rel = prefix + name
+            try:
+                is_dir = path.is_dir()
+            except OSError as exc:
+                skip(f"{_shown(rel)}: cannot be read ({exc.strerror or exc})")
+                continue
+            if (is_dir and name.startswith("_")) or (
+                not is_dir and Path(name).suffix.lower() not in suffixes
+            ):
+                continue
+            if _shown(rel) != rel:
+                skip(f"{_shown(rel)}: its name is not valid UTF-8")
+                continue
+            if path.is_symlink():
+                target = Path(os.path.realpath(path))
+                if not path.exists():
+                    skip(f"{rel}: a broken symbolic link (to {os.readlink(path)})")
+                    continue
+                if not follow_symlinks and not target.is_relative_to(root):
+                    skip(
+                        f"{rel}: a symbolic link out of the folder (to {target}); "
+                        "--follow-symlinks includes it"
+                    )
+                    continue
+            if is_dir:
+                real = path.resolve()
+                if real not in walked:
+                    walked.add(real)
+                    yield from walk(path, rel + "/")
+                continue
+            try:
+                info = path.stat()
+            except OSError as exc:
+                skip(f"{rel}: cannot be read ({exc.strerror or exc})")
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                skip(f"{rel}: not a regular file")
+            elif info.st_size > MAX_FILE_BYTES:
+                limit = f"more than the {MAX_FILE_BYTES:,} a page may have"
+                skip(f"{rel}: {info.st_size:,} bytes, {limit}")
+            else:
+                yield path, rel
+
+    yield from walk(src, "")
+
+
+def _ignore(message: str) -> None:
+    pass
+
+
+def _shown(rel: str) -> str:
+    """A path as it can be printed: bytes that are not UTF-8 as ``\\xNN``."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
 def _entry_path(rel: str) -> str:
@@ -60,15 +133,22 @@ def build_from_folder(
     *,
     fulltext: bool = True,
     progress: Progress | None = None,
+    follow_symlinks: bool = False,
+    on_skip: Skip | None = None,
 ) -> Path:
     """Write a ZIM (and its search index) of the pages under ``src_dir``; returns its path.
 
-    Raises CorpusError if ``src_dir`` is not a folder or holds no page files.
+    Symbolic links that lead out of ``src_dir`` are skipped unless ``follow_symlinks``;
+    each file or folder left out (see ``_files``) is told to ``on_skip``.
+    Raises CorpusError if ``src_dir`` is not a folder or holds no page files, or if
+    ``out_zim`` cannot be written (checked before any page is read).
     """
     src = Path(src_dir)
     if not src.is_dir():
         raise CorpusError(f"not a folder: {src}")
-    files = list(_files(src))
+    out = Path(out_zim)
+    check_output(out)
+    files = list(_files(src, follow_symlinks=follow_symlinks, on_skip=on_skip))
     if not files:
         raise CorpusError(f"no .html, .htm, .md or .txt files under {src}")
     paths = {_entry_path(rel) for _file, rel in files}
@@ -84,7 +164,6 @@ def build_from_folder(
     if main is None:
         articles.append(_index_page(articles))
         main = articles[-1].path
-    out = Path(out_zim)
     metadata = {"Title": src.resolve().name or "pages", "Description": f"pages from {src}"}
     write_zim(
         out, articles, metadata=metadata, main_path=main, fulltext=fulltext, progress=progress
@@ -123,6 +202,8 @@ def _html_article(raw: bytes, path: str, paths: set[str], fallback: str) -> Arti
     title = title or fallback
     mains = doc.xpath("//main | //*[@role='main']")
     content = mains[0] if mains else doc.body
+    if content is None:  # a document that is all head ("<title>x"): no body at all
+        content = lxml.html.fromstring("<body></body>")
     for link in content.iter("a"):
         target = link.get("href")
         if target:
@@ -147,7 +228,10 @@ def rewrite_href(source: str, target: str, paths: set[str]) -> str:
     root-relative links become relative; a folder means its ``index.html``; a ``.md``
     file its ``.html`` page.
     """
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # "http://[::1": no URL at all; the browser skips it
+        return target
     if parts.scheme or parts.netloc or not parts.path:
         return target
     base = "" if parts.path.startswith("/") else posixpath.dirname(source)

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-from libzim.reader import Archive
+from libzim.reader import Archive, Item
 from libzim.search import Query, Searcher
 from libzim.suggestion import SuggestionSearcher
 
@@ -34,7 +34,7 @@ from webqa.web.autolink import quote_path
 from webqa.web.base import Document, SearchResult
 from webqa.web.corpus import build_default_corpus, default_corpus_path
 from webqa.web.textindex import TextIndex, analyzer, make_snippet, query_words
-from webqa.web.zimwrite import Progress, index_dir_for
+from webqa.web.zimwrite import Progress, index_dir_for, libzim_reason
 
 __all__ = ["ENGINES", "ZimWeb", "default_corpus_path", "open_default_corpus", "resolve_link"]
 
@@ -48,16 +48,23 @@ _BLOCK = re.compile(r"</?(p|h\d|li|tr|br|div)\b[^>]*>", re.IGNORECASE)
 
 
 def resolve_link(base_url: str, href: str) -> str:
-    """``href`` from the page at ``base_url`` as an absolute URL (``zim://`` aware)."""
+    """``href`` from the page at ``base_url`` as an absolute URL (``zim://`` aware).
+
+    Returns ``href`` unchanged when it cannot be parsed as a URL (``http://[::1``).
+    """
     href = href.strip()
-    if href.startswith("//"):
-        return "https:" + href
-    if urlsplit(href).scheme:
+    try:
+        if href.startswith("//"):
+            urlsplit(href)
+            return "https:" + href
+        if urlsplit(href).scheme:
+            return href
+        base = urlsplit(base_url)
+        if base.scheme != SCHEME:
+            return urljoin(base_url, href)
+        joined = urljoin(f"http://{base.netloc}{base.path or '/'}", href)
+    except ValueError:
         return href
-    base = urlsplit(base_url)
-    if base.scheme != SCHEME:
-        return urljoin(base_url, href)
-    joined = urljoin(f"http://{base.netloc}{base.path or '/'}", href)
     return SCHEME + joined[len("http") :]
 
 
@@ -152,16 +159,31 @@ class ZimWeb:
                     break
                 entry = entry.get_redirect_entry()
             item = entry.get_item()
-        except (KeyError, RuntimeError) as exc:
+        except KeyError as exc:
             raise FetchError(f"no page {path!r} in {self.name}", url=url) from exc
+        except RuntimeError as exc:
+            raise self._corrupt(exc, path) from exc
         final = self.url_for(entry.path)
         mimetype = str(item.mimetype).split(";")[0].strip()
         if not mimetype.startswith("text/"):
             raise FetchError(f"{url} is {mimetype}, not a text page", url=url)
-        body = bytes(item.content).decode("utf-8", errors="replace")
+        body = self._content(item, entry.path).decode("utf-8", errors="replace")
         if mimetype == "text/html":
             body = absolute_links(body, final)
         return Document(url=final, title=entry.title, body=body, content_type=mimetype, clean=True)
+
+    def _content(self, item: Item, path: str) -> bytes:
+        """An item's bytes; a CorpusError naming the file if its data is corrupt."""
+        try:
+            return bytes(item.content)
+        except RuntimeError as exc:  # libzim: "Data corruption detected", a bad cluster
+            raise self._corrupt(exc, path) from exc
+
+    def _corrupt(self, exc: Exception, path: str) -> CorpusError:
+        return CorpusError(
+            f"corrupt ZIM file {self.path}: {libzim_reason(exc)} (reading {path!r}); "
+            "download or build it again"
+        )
 
     # -- libzim engines -----------------------------------------------------------------
 
@@ -206,10 +228,14 @@ class ZimWeb:
         return list(search.getResults(0, k))
 
     def _result(self, path: str, terms: list[str]) -> SearchResult:
-        entry = self._archive.get_entry_by_path(path)
+        try:
+            entry = self._archive.get_entry_by_path(path)
+            item = None if entry.is_redirect else entry.get_item()
+        except RuntimeError as exc:
+            raise self._corrupt(exc, path) from exc
         text = ""
-        if not entry.is_redirect:
-            text = page_text(bytes(entry.get_item().content).decode("utf-8", errors="replace"))
+        if item is not None:
+            text = page_text(self._content(item, path).decode("utf-8", errors="replace"))
         snippet = make_snippet(text, terms, self._analyzer, skip={entry.title})
         return SearchResult(entry.title, self.url_for(path), snippet)
 

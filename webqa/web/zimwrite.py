@@ -110,11 +110,14 @@ def write_zim(
     """
     report = progress or _ignore
     out_zim = Path(out_zim)
-    out_zim.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out_zim)
     _check_paths(articles, redirects)
     started = time.perf_counter()
     stages: dict[str, float] = {}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_zim.stem}.build-", dir=out_zim.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_zim.stem}.build-", dir=out_zim.parent))
+    except OSError as exc:
+        raise CorpusError(f"cannot write {out_zim}: {_reason(exc)}") from exc
     try:
         tmp_zim = tmp / out_zim.name
         _write_archive(tmp_zim, articles, redirects, metadata, main_path, fulltext, report)
@@ -127,7 +130,9 @@ def write_zim(
         stages["index"] = time.perf_counter() - started - stages["zim"]
         _move_into_place(tmp_zim, tmp_index, out_zim)
     except RuntimeError as exc:
-        raise CorpusError(f"cannot write {out_zim}: {exc}") from exc
+        raise CorpusError(f"cannot write {out_zim}: {libzim_reason(exc)}") from exc
+    except OSError as exc:
+        raise CorpusError(f"cannot write {out_zim}: {_reason(exc)}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     index_dir = index_dir_for(out_zim)
@@ -141,6 +146,40 @@ def write_zim(
         seconds=time.perf_counter() - started,
         stage_seconds=stages,
     )
+
+
+def check_output(out_zim: Path) -> None:
+    """A CorpusError now, before any work, if ``out_zim`` cannot be written: it is a
+    folder, or its folder cannot be created or written to."""
+    if out_zim.is_dir():
+        raise CorpusError(
+            f"{out_zim} is a folder; give a file name such as {out_zim / 'pages.zim'}"
+        )
+    try:
+        out_zim.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CorpusError(f"cannot write {out_zim}: {_reason(exc)}") from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{out_zim.stem}.probe-", dir=out_zim.parent)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CorpusError(f"cannot write {out_zim}: its folder is not writable ({reason})") from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
+def libzim_reason(exc: Exception) -> str:
+    """A libzim error in one line. A Python error inside one of libzim's callbacks comes
+    back as a RuntimeError holding the whole traceback: its last line says what it was."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[-1] if lines[0].startswith("Traceback") else " ".join(lines)
+
+
+def _reason(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename is not None else reason
 
 
 def _check_paths(articles: Sequence[Article], redirects: Sequence[Redirect]) -> None:
