@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from webqa.agent import AgentConfig, Candidate, Result
 from webqa.answering import Reference
@@ -322,39 +323,13 @@ _warned_lock = threading.Lock()
 
 
 def record_or_warn(
-    question: str,
-    result: Result | None,
-    *,
-    config: AgentConfig,
-    n: int,
-    model: str | None,
-    web: str | None = None,
-    visits: Sequence[Visit] = (),
-    started: float | None = None,
-    seconds: float | None = None,
-    error: str | None = None,
-    qid: str | None = None,
-    batch: str | None = None,
-    path: Path | None = None,
+    question: str, result: Result | None, *, path: Path | None = None, **details: Any
 ) -> int | None:
-    """``record``, for front doors: if the log cannot be written, warn (once per log in
-    this process) and return None, so the answer goes on."""
+    """``record(question, result, path=path, **details)``, for front doors: if the log
+    cannot be written, warn (once per log in this process) and return None, so the answer
+    goes on."""
     try:
-        return record(
-            question,
-            result,
-            config=config,
-            n=n,
-            model=model,
-            web=web,
-            visits=visits,
-            started=started,
-            seconds=seconds,
-            error=error,
-            qid=qid,
-            batch=batch,
-            path=path,
-        )
+        return record(question, result, path=path, **details)
     except StoreError as failure:
         try:
             where = str(_where(path))
