@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from webqa import store
-from webqa.agent import AgentConfig, EventSink, PassageRanker, Result, run_question
-from webqa.batching import Answered, BatchingPolicy, Question, run_many
+from webqa.agent import AgentConfig, EventSink, PassageRanker, Result
+from webqa.batching import Answered, BatchingPolicy, Logger, answer_one, run_many
 from webqa.errors import InputError, ModelError, StorageError
 from webqa.models.base import Policy, RewardModel
+from webqa.questions import Question, validate_question
 from webqa.web.base import Web
 
 DEFAULT_MODEL = "qwen-0.5b"
@@ -150,27 +150,22 @@ def answer(
     policy = load_policy(model, api_base=api_base, dtype=dtype)
     web = web or open_web(live=live)
     reward = load_reward(reward_model, policy) if n > 1 else None
-    recording = store.RecordingWeb(web) if log else None  # logs searches and fetches
-    started = time.time()
-    try:
-        result = run_question(
-            question,
-            policy=policy,
-            web=recording or web,
-            reward=reward,
-            n=n,
-            config=config,
-            on_event=on_event,
-            ranker=passage_ranker() if config.guided else None,
-        )
-    except Exception as error:
-        if recording is not None:
-            failure = str(error) or type(error).__name__
-            _log(question, None, config, n, policy, recording, started, error=failure)
-        raise
-    if recording is not None:
-        _log(question, result, config, n, policy, recording, started)
-    return result
+    done = answer_one(
+        Question(question, id="0"),
+        policy=policy,
+        web=web,
+        reward=reward,
+        config=config,
+        n=n,
+        ranker=passage_ranker() if config.guided else None,
+        on_event=on_event,
+    )
+    if log:
+        _recorder(config, n, policy.name, web.name, qids=False)(done)
+    if done.failure is not None:
+        raise done.failure
+    assert done.result is not None  # no failure: answered
+    return done.result
 
 
 LOCAL_SAMPLING_TEMPERATURE = 0.4  # best-of-n's sampled episodes, local (guided) models
@@ -212,29 +207,36 @@ def passage_ranker() -> PassageRanker:
     return minilm_ranker()
 
 
-def _log(
-    question: str,
-    result: Result | None,
+def _recorder(
     config: AgentConfig,
     n: int,
-    policy: Policy,
-    web: store.RecordingWeb,
-    started: float,
+    model: str,
+    web: str,
+    batch: str | None = None,
     *,
-    error: str | None = None,
-) -> None:
-    store.record_or_warn(  # a log that cannot be written must not cost the answer
-        question,
-        result,
-        config=config,
-        n=n,
-        model=policy.name,
-        web=web.name,
-        visits=web.visits,
-        started=started,
-        seconds=time.time() - started,
-        error=error,
-    )
+    qids: bool = True,
+) -> Logger:
+    """What logs one answered question, with its id in its batch where ``qids`` (a log
+    that cannot be written warns once and never costs the answer)."""
+
+    def record(done: Answered) -> int | None:
+        text = done.result.question if done.result is not None else done.question.text
+        return store.record_or_warn(
+            text,
+            done.result,
+            config=config,
+            n=n,
+            model=model,
+            web=web,
+            visits=done.visits,
+            started=done.started,
+            seconds=done.seconds,
+            error=done.error,
+            qid=done.question.id if qids else None,
+            batch=batch,
+        )
+
+    return record
 
 
 def answer_many(
@@ -314,22 +316,7 @@ def _answer_many(
         reward = load_reward(reward_model, policy) if n > 1 else None
         name = web.name
 
-        def record(done: Answered) -> int | None:
-            text = done.result.question if done.result is not None else done.question.text
-            return store.record_or_warn(
-                text,
-                done.result,
-                config=config,
-                n=n,
-                model=policy.name,
-                web=name,
-                visits=done.visits,
-                started=done.started,
-                seconds=done.seconds,
-                error=done.error,
-                qid=done.question.id,
-                batch=batch,
-            )
+        record = _recorder(config, n, policy.name, name, batch)
 
         yield from run_many(
             _as_questions(questions),
@@ -351,15 +338,3 @@ def _answer_many(
 def _as_questions(questions: Iterable[str | Question]) -> Iterator[Question]:
     for i, q in enumerate(questions):
         yield q if isinstance(q, Question) else Question(q, id=str(i), index=i)
-
-
-def validate_question(question: str) -> str:
-    """The question stripped; an InputError if it is empty or absurdly long."""
-    if not isinstance(question, str):
-        raise InputError(f"question must be text, got {type(question).__name__}")
-    question = " ".join(question.split())
-    if not question:
-        raise InputError("the question is empty")
-    if len(question) > 2000:
-        raise InputError(f"the question is {len(question)} characters long (at most 2000)")
-    return question

@@ -38,9 +38,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from webqa.api import validate_question
-from webqa.batching import Answered, Question
+from webqa.batching import Answered
 from webqa.errors import InputError
+from webqa.questions import Question, validate_question
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
 MAX_QUESTION_FILE = 256 * 1024 * 1024  # bytes: a question file is read whole

@@ -29,14 +29,15 @@ import queue
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from webqa.agent import AgentConfig, PassageRanker, Result, run_question
+from webqa.agent import AgentConfig, EventSink, PassageRanker, Result, run_question
 from webqa.errors import FetchError, InputError, ModelError, SearchError, WebQAError
 from webqa.models.base import Chat, Generation, GenerationRequest, Policy, RewardModel
+from webqa.questions import Question, validate_question
 from webqa.store import RecordingWeb, Visit
 from webqa.web.base import Web
 
@@ -234,17 +235,6 @@ class BatchingPolicy:
 
 
 @dataclass(frozen=True)
-class Question:
-    """One question of a batch, with the id and place that let callers match answers."""
-
-    text: str
-    id: str
-    index: int = 0  # position among the questions given (0-based)
-    line: int | None = None  # line number in its question file (1-based), if any
-    extra: Mapping[str, Any] = field(default_factory=dict)  # other fields, carried through
-
-
-@dataclass(frozen=True)
 class Answered:
     """One finished question: its result, or why it failed."""
 
@@ -256,6 +246,8 @@ class Answered:
     seconds: float  # wall time, start to finish
     visits: tuple[Visit, ...] = ()  # searches and fetches, in order
     log_id: int | None = None  # its run in the log (webqa.store), when logged
+    # what was raised, for a caller that answers one question and re-raises it (answer())
+    failure: BaseException | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -304,7 +296,15 @@ def run_many(
     def work() -> None:
         try:
             while (question := next_question()) is not None:
-                answered = _answer_one(question, policy, web, reward, config, n, ranker)
+                answered = answer_one(
+                    question,
+                    policy=policy,
+                    web=web,
+                    reward=reward,
+                    config=config,
+                    n=n,
+                    ranker=ranker,
+                )
                 if stop.is_set():  # abandoned by the caller mid-question: not a result
                     break
                 done.put(_logged(answered, log) if log is not None else answered)
@@ -334,15 +334,22 @@ def run_many(
         stop.set()
 
 
-def _answer_one(
+def answer_one(
     question: Question,
+    *,
     policy: Policy,
     web: Web,
     reward: RewardModel | None,
     config: AgentConfig,
-    n: int,
-    ranker: PassageRanker | None,
+    n: int = 1,
+    ranker: PassageRanker | None = None,
+    on_event: EventSink | None = None,
 ) -> Answered:
+    """Answer one question: the one path ``answer()``, ``answer_many()`` and ``webqa
+    batch`` share, so that what counts as a failure (a bad question, a model error,
+    every search failing) and what is logged cannot differ between them. Never raises
+    for the question's own failure: it is the ``Answered``'s ``error`` (and
+    ``failure``, what was raised)."""
     started, clock = time.time(), time.perf_counter()
     recording = RecordingWeb(web)
     live: AbstractContextManager[None] = (
@@ -351,9 +358,8 @@ def _answer_one(
     result: Result | None = None
     error: str | None = None
     kind: str | None = None
+    failure: BaseException | None = None
     try:
-        from webqa.api import validate_question
-
         text = validate_question(question.text)
         with live:
             result = run_question(
@@ -363,12 +369,14 @@ def _answer_one(
                 reward=reward,
                 n=n,
                 config=config,
+                on_event=on_event,
                 ranker=ranker,
             )
         error = search_failure(result, recording.visits)
-        kind = "search" if error else None
+        if error:
+            kind, failure = "search", SearchError(error)
     except Exception as exc:  # one question's failure never stops the batch
-        error, kind = _describe(exc)
+        (error, kind), failure = _describe(exc), exc
     return Answered(
         question=question,
         result=result,
@@ -377,6 +385,7 @@ def _answer_one(
         started=started,
         seconds=time.perf_counter() - clock,
         visits=recording.visits,
+        failure=failure,
     )
 
 

@@ -236,3 +236,39 @@ def test_log_shows_control_characters_escaped(
         assert "\x1b" not in out and "\x07" not in out
         assert "What\\x1b[2J is\\x1b]0;pwned\\x07 it?" in out
     assert "http://x/\\x1b[31m  failed: bad\\x1b[0m" in out
+
+
+def test_answer_ask_and_batch_give_the_same_record_when_every_search_fails(
+    monkeypatch: pytest.MonkeyPatch,
+    webqa_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One path answers one question (batching.answer_one): the API, `webqa ask` and
+    `webqa batch` agree that a question whose every search failed is a search failure,
+    say it in the same words and log it alike."""
+    from webqa.errors import SearchError
+
+    monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
+    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF], search_error="429 busy"))
+    question = "What is the capital of Burkina Faso?"
+    expected = "every search failed (1); the last: 429 busy"
+    with pytest.raises(SearchError) as raised:
+        api.answer(question)
+    assert str(raised.value) == expected
+    assert main(["ask", question]) == 1
+    assert capsys.readouterr().err.strip() == f"webqa ask: {expected}"
+    qfile = tmp_path / "q.txt"
+    qfile.write_text(question + "\n", encoding="utf-8")
+    out = tmp_path / "answers.jsonl"
+    assert main(["batch", str(qfile), "-o", str(out)]) == 0
+    (record,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert (record["error"], record["error_type"]) == (expected, "search")
+    with closing(sqlite3.connect(webqa_home / store.DB_NAME)) as conn:
+        runs = conn.execute("SELECT question, answer, error, qid FROM runs ORDER BY id").fetchall()
+        visits = conn.execute(
+            "SELECT run_id, kind, ok, error FROM visits ORDER BY run_id"
+        ).fetchall()
+    assert runs[0][:3] == runs[1][:3] == runs[2][:3] == (question, record["answer"], expected)
+    assert [r[3] for r in runs] == [None, None, "line-1"]  # an id only within a batch
+    assert [v[1:] for v in visits] == [("search", 0, "429 busy")] * 3

@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from webqa import demos
-from webqa.api import validate_question
 from webqa.browser.env import BrowserEnv, Observation
 from webqa.errors import InputError, StorageError
+from webqa.questions import validate_question
 from webqa.web.base import Web
 
 HELP = """Commands (one per line, exactly as the model writes them):
