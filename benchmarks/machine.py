@@ -35,7 +35,7 @@ def chosen_precision(threads: int | None = None) -> dict[str, Any]:
     """The precision local models run in here on ``threads`` threads (default: webqa's
     default thread count), as a loaded ``LocalPolicy`` would choose it."""
     if threads is None:
-        from webqa.models.local import default_threads
+        from webqa.models.hardware import default_threads
 
         threads = default_threads()
     return choose_precision(threads).to_dict()

@@ -4,7 +4,7 @@ import os as _os
 import sys as _sys
 
 # torch's OpenMP threads, when idle, sleep instead of spinning (see
-# webqa.models.local.default_threads). Read once, when torch starts: so only if it has not.
+# webqa.models.hardware.default_threads). Read once, when torch starts: so only if it has not.
 if "torch" not in _sys.modules:
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -224,3 +224,21 @@ def test_cpu_info_describes_this_machine() -> None:
     assert list(cpu.flags) == [flag for flag in FLAGS if flag in cpu.flags]  # FLAGS' order
     report = cpu.to_dict()
     assert json.loads(json.dumps(report))["cores"] == cpu.cores
+
+
+def test_default_threads_use_every_core_only_when_waiting_threads_sleep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from webqa.models import hardware
+
+    monkeypatch.delenv("WEBQA_THREADS", raising=False)
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert hardware.default_threads() == 4
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert hardware.default_threads() == 3
+    monkeypatch.setenv("WEBQA_THREADS", "2")
+    assert hardware.default_threads() == 2
+    monkeypatch.setenv("WEBQA_THREADS", "two")
+    with pytest.raises(ModelError, match="WEBQA_THREADS"):
+        hardware.default_threads()

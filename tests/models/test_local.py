@@ -415,24 +415,6 @@ def test_forced_text_is_fed_in_one_step(
         assert policy.generate(mixed) == [policy.generate([r])[0] for r in mixed]
 
 
-def test_default_threads_use_every_core_only_when_waiting_threads_sleep(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from webqa.models import local
-
-    monkeypatch.delenv("WEBQA_THREADS", raising=False)
-    monkeypatch.setattr(local.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
-    assert local.default_threads() == 4
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert local.default_threads() == 3
-    monkeypatch.setenv("WEBQA_THREADS", "2")
-    assert local.default_threads() == 2
-    monkeypatch.setenv("WEBQA_THREADS", "two")
-    with pytest.raises(ModelError, match="WEBQA_THREADS"):
-        local.default_threads()
-
-
 def test_a_prefix_cache_persists_between_processes(
     exact_pair: tuple[LocalPolicy, LocalPolicy], cache: Path
 ) -> None:

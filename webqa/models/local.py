@@ -30,6 +30,7 @@ from typing import Any
 
 from webqa.errors import ModelError
 from webqa.models.base import Chat, Generation, GenerationRequest, Message
+from webqa.models.hardware import default_threads
 from webqa.models.presets import DEFAULT_PRESET, ResolvedModel, resolve_model
 from webqa.paths import sub_dir
 
@@ -43,38 +44,6 @@ PREFIX_MIN_TOKENS = 64  # a shorter shared prefix is not worth a cache
 PREFIX_ENTRIES = 4  # prefix caches kept (least recently used dropped first)
 PROMPT_ENTRIES = 8  # recent prompts' caches kept for prompts that share their start
 PREFIX_FILES = 32  # prefix caches kept on disk, per data directory (oldest dropped first)
-
-
-def default_threads() -> int:
-    """Threads for torch: $WEBQA_THREADS, else every core this process may use (at most
-    8), or one fewer where torch's OpenMP threads spin while they wait.
-
-    Spinning is what makes extra threads dangerous: torch's threads wait for each other
-    at every operation, so when another busy thread or process takes one of their cores,
-    spinning threads slow decoding down several times. Importing webqa before torch sets
-    ``OMP_WAIT_POLICY=PASSIVE`` (unless it is set), and then both cores are a clear win
-    (measured on this 2-core machine, Qwen 0.5B decoding, tok/s):
-
-    ========================  =========  ==========
-    threads, wait policy      quiet      one core busy
-    ========================  =========  ==========
-    1                         ~11        11.4
-    2, spinning (default)     20.1       5.7
-    2, passive                15.7       11.3
-    ========================  =========  ==========
-    """
-    override = os.environ.get("WEBQA_THREADS", "").strip()
-    if override:
-        try:
-            return max(1, int(override))
-        except ValueError as error:
-            raise ModelError(f"WEBQA_THREADS must be a whole number, not {override!r}") from error
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    passive = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
-    return max(1, min(cores if passive else cores - 1, 8))
 
 
 class LocalPolicy:
