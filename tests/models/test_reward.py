@@ -278,3 +278,10 @@ def test_embeddings_are_kept_in_order_until_cleared(embedder: Embedder) -> None:
     assert all(t in embedder._cache for t in texts)
     embedder.clear()
     assert not embedder._cache
+
+
+def test_the_default_scorer_shares_the_passage_ranker_s_embedder() -> None:
+    from webqa.models.embed import shared_embedder
+
+    assert GroundingScorer().embedder is shared_embedder()  # one MiniLM a process, not two
+    assert load_reward_model("grounding").embedder is shared_embedder()

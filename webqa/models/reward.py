@@ -142,7 +142,7 @@ class GroundingScorer:
     is given, the judge's P(yes) for "does the quote support the statement?".
     """
 
-    embedder: TextEmbedder | None = None  # None: all-MiniLM-L6-v2, loaded on first use
+    embedder: TextEmbedder | None = None  # None: the shared all-MiniLM-L6-v2 (first use)
     judge: Policy | None = None
     weights: GroundingWeights = field(default_factory=GroundingWeights)
     name: str = field(init=False, default="grounding")
@@ -150,10 +150,10 @@ class GroundingScorer:
     def __post_init__(self) -> None:
         if self.judge is not None:
             self.name = f"grounding+judge:{self.judge.name}"
-        if self.embedder is None:
-            from webqa.models.embed import Embedder
+        if self.embedder is None:  # the process's one MiniLM, the passage ranker's too
+            from webqa.models.embed import shared_embedder
 
-            self.embedder = Embedder()
+            self.embedder = shared_embedder()
         self._embedder: TextEmbedder = self.embedder
 
     @classmethod
