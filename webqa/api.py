@@ -116,22 +116,43 @@ def open_web(
     return open_default_corpus(progress=progress)
 
 
-def load_reward(spec: str | None, policy: Policy) -> RewardModel:
-    """The reward model: "grounding" (default) or a sequence-classification model."""
+def load_reward(spec: str | RewardModel | None, policy: Policy) -> RewardModel:
+    """The reward model: "grounding" (default), a sequence-classification model's folder
+    or id, or a ``RewardModel`` object as it is."""
+    if spec is not None and not isinstance(spec, str):
+        return spec
     from webqa.models.reward import load_reward_model
 
     return load_reward_model(spec or "grounding", policy=policy)
+
+
+def _policy(model: str | Policy | None, api_base: str | None, dtype: str | None) -> Policy:
+    """``model`` as a policy: an object as it is, else loaded by name (``load_policy``)."""
+    if model is not None and not isinstance(model, str):
+        return model
+    return load_policy(model, api_base=api_base, dtype=dtype)
+
+
+def _served(policy: Policy, api_base: str | None) -> bool:
+    """Whether ``policy`` is a model behind a server (no constrained decoding there, so
+    it browses on the plain command set rather than the guided grammar)."""
+    if api_base:
+        return True
+    from webqa.models.openai import OpenAIPolicy
+
+    return isinstance(policy, OpenAIPolicy)
 
 
 def answer(
     question: str,
     *,
     n: int = 1,
-    model: str | None = None,
+    model: str | Policy | None = None,
     api_base: str | None = None,
     web: Web | None = None,
     live: bool = False,
-    reward_model: str | None = None,
+    reward_model: str | RewardModel | None = None,
+    ranker: PassageRanker | None = None,
     temperature: float | None = None,
     max_actions: int = 20,
     seed: int = 0,
@@ -141,13 +162,23 @@ def answer(
 ) -> Result:
     """Answer ``question`` by browsing; with n > 1, best-of-n under the reward model.
 
+    Each part may be given as an object or named: ``model`` a ``Policy`` or a name
+    (``load_policy``), ``reward_model`` a ``RewardModel`` or a name (``load_reward``),
+    ``web`` a ``Web`` (default: the embedded corpus, or the live web with ``live``),
+    ``ranker`` guided browsing's passage ranker (default: MiniLM relevance).
     With ``log`` (the default) every episode is recorded in the log (``webqa log``).
     ``dtype`` is a local model's precision (see ``load_policy``)."""
     question = validate_question(question)
+    agent_config(api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed)
+    # (a bad n or temperature fails there, before a model loads)
+    policy = _policy(model, api_base, dtype)
     config = agent_config(
-        api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed
+        _served(policy, api_base),
+        n=n,
+        max_actions=max_actions,
+        temperature=temperature,
+        seed=seed,
     )
-    policy = load_policy(model, api_base=api_base, dtype=dtype)
     web = web or open_web(live=live)
     reward = load_reward(reward_model, policy) if n > 1 else None
     done = answer_one(
@@ -157,7 +188,7 @@ def answer(
         reward=reward,
         config=config,
         n=n,
-        ranker=passage_ranker() if config.guided else None,
+        ranker=(ranker or passage_ranker()) if config.guided else None,
         on_event=on_event,
     )
     if log:
@@ -172,7 +203,7 @@ LOCAL_SAMPLING_TEMPERATURE = 0.4  # best-of-n's sampled episodes, local (guided)
 
 
 def agent_config(
-    api_base: str | None,
+    served: str | bool | None,
     *,
     n: int,
     max_actions: int,
@@ -184,16 +215,17 @@ def agent_config(
     local model (on 19 dev questions the 0.5B's sampled episodes were right 1 time in
     57 at 0.8 and 9 in 57 at 0.4). A small local model browses on the guided grammar
     with a relevance shortlist (see webqa.agent); a model behind a server gets the plain
-    command set and chooses every command itself."""
+    command set and chooses every command itself. ``served``: whether the model is
+    behind a server (truthy: its ``api_base``, or True)."""
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
     if temperature is None:
-        temperature = 0.0 if n == 1 else (0.8 if api_base else LOCAL_SAMPLING_TEMPERATURE)
+        temperature = 0.0 if n == 1 else (0.8 if served else LOCAL_SAMPLING_TEMPERATURE)
     return AgentConfig(
         max_actions=max_actions,
         temperature=temperature,
         seed=seed,
-        guided=api_base is None,
+        guided=not served,
         # greedy browsing quotes the best passage; sampled episodes get a choice of three,
         # so best-of-n has different quotes to choose between
         shortlist=1 if temperature == 0 else 3,
@@ -244,11 +276,12 @@ def answer_many(
     *,
     n: int = 1,
     concurrency: int = 4,
-    model: str | None = None,
+    model: str | Policy | None = None,
     api_base: str | None = None,
     web: Web | None = None,
     live: bool = False,
-    reward_model: str | None = None,
+    reward_model: str | RewardModel | None = None,
+    ranker: PassageRanker | None = None,
     temperature: float | None = None,
     max_actions: int = 20,
     seed: int = 0,
@@ -264,11 +297,11 @@ def answer_many(
     the same seed. A local model's calls from all questions in flight are batched
     together; with ``api_base``, up to ``concurrency * n`` requests are in flight.
     ``batch`` labels the questions' runs in the log; ``dtype`` is a local model's
-    precision (see ``load_policy``).
+    precision (see ``load_policy``). ``model``, ``reward_model``, ``web`` and ``ranker``
+    may be objects, as for ``answer``.
     """
-    config = agent_config(
-        api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed
-    )
+    served = api_base or (not isinstance(model, str | None) and _served(model, None))
+    config = agent_config(served, n=n, max_actions=max_actions, temperature=temperature, seed=seed)
     if concurrency < 1:
         raise InputError(f"concurrency must be at least 1, got {concurrency}")
     check_dtype(dtype, api_base=api_base)  # a bad precision fails here, not per question
@@ -281,6 +314,7 @@ def answer_many(
         web,
         live,
         reward_model,
+        ranker,
         config,
         log,
         batch,
@@ -292,23 +326,25 @@ def _answer_many(
     questions: Iterable[str | Question],
     n: int,
     concurrency: int,
-    model: str | None,
+    model: str | Policy | None,
     api_base: str | None,
     web: Web | None,
     live: bool,
-    reward_model: str | None,
+    reward_model: str | RewardModel | None,
+    ranker: PassageRanker | None,
     config: AgentConfig,
     log: bool,
     batch: str | None,
     dtype: str | None,
 ) -> Iterator[Answered]:
-    if api_base:  # the server batches; keep K questions' requests in flight
+    policy: Policy
+    if model is not None and not isinstance(model, str):  # an object: used, never closed
+        policy = BatchingPolicy(model, max_batch=max(32, n)) if config.guided else model
+    elif api_base:  # the server batches; keep K questions' requests in flight
         from webqa.models.openai import OpenAIPolicy
 
         name = model or os.environ.get("WEBQA_MODEL") or DEFAULT_MODEL
-        policy: Policy = OpenAIPolicy(
-            name, api_base=api_base, max_concurrency=max(8, concurrency * n)
-        )
+        policy = OpenAIPolicy(name, api_base=api_base, max_concurrency=max(8, concurrency * n))
     else:
         policy = BatchingPolicy(load_policy(model, dtype=dtype), max_batch=max(32, n))
     try:
@@ -327,11 +363,11 @@ def _answer_many(
             n=n,
             concurrency=concurrency,
             log=record if log else None,
-            ranker=passage_ranker() if config.guided else None,
+            ranker=(ranker or passage_ranker()) if config.guided else None,
         )
     finally:
         close = getattr(policy, "close", None)
-        if close is not None:
+        if close is not None and policy is not model:  # what this call made, it closes
             close()
 
 

@@ -156,6 +156,30 @@ def test_answer_many_takes_questions_with_ids_and_validates_up_front(policy: Rul
         api.answer_many(["q"], concurrency=0)
 
 
+def test_answer_many_takes_a_policy_and_reward_model_object_and_leaves_them_open() -> None:
+    class Closable(RulePolicy):
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    rules = Closable()
+    done = list(
+        api.answer_many(
+            ["Capital one?", "Capital two?"],
+            n=2,
+            model=rules,
+            reward_model=LengthScorer(),
+            web=AnyWeb([BF]),
+            ranker=lambda query, passages: [0.0] * len(passages),
+            log=False,
+        )
+    )
+    assert all(d.ok for d in done) and len(done) == 2
+    assert len(rules.requests) >= 4  # the object given is what answered
+    assert not rules.closed  # the caller's policy: used, not closed
+
+
 def test_openai_backend_keeps_k_requests_in_flight(tmp_path: Path) -> None:
     questions = [f"Capital {i}?" for i in range(4)]
     with StubServer(stub_responder) as server:

@@ -43,11 +43,16 @@ def test_an_unreadable_log_is_a_store_error(tmp_path: Path) -> None:
 
 
 def test_answer_logs_every_candidate_with_steps_quotes_visits_and_scores(
-    monkeypatch: pytest.MonkeyPatch, webqa_home: Path
+    webqa_home: Path,
 ) -> None:
-    monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
-    monkeypatch.setattr(api, "load_reward", lambda spec, policy: LengthScorer())
-    result = api.answer("What is the capital?", n=2, web=AnyWeb([BF]), seed=5)
+    result = api.answer(
+        "What is the capital?",
+        n=2,
+        model=RulePolicy(),
+        reward_model=LengthScorer(),
+        web=AnyWeb([BF]),
+        seed=5,
+    )
     rows = store.recent(10)
     assert [(r.run_id, r.chosen, r.candidates, r.answer) for r in rows] == [
         (1, i == result.best, 2, c.answer) for i, c in enumerate(result.candidates)
@@ -68,28 +73,21 @@ def test_answer_logs_every_candidate_with_steps_quotes_visits_and_scores(
     assert rows[0].score == float(len(result.candidates[0].answer))
 
 
-def test_answer_with_log_false_writes_nothing(
-    monkeypatch: pytest.MonkeyPatch, webqa_home: Path
-) -> None:
-    monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
-    api.answer("What is the capital?", web=AnyWeb([BF]), log=False)
+def test_answer_with_log_false_writes_nothing(webqa_home: Path) -> None:
+    api.answer("What is the capital?", model=RulePolicy(), web=AnyWeb([BF]), log=False)
     assert not (webqa_home / "webqa.sqlite3").exists()
 
 
-def test_a_failed_answer_is_logged_with_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy(fail_on="doomed"))
+def test_a_failed_answer_is_logged_with_its_error() -> None:
     with pytest.raises(Exception, match="scripted failure"):
-        api.answer("doomed question", web=AnyWeb([BF]))
+        api.answer("doomed question", model=RulePolicy(fail_on="doomed"), web=AnyWeb([BF]))
     [row] = store.recent()
     assert (row.id, row.question, row.error) == (None, "doomed question", "rules: scripted failure")
 
 
-def test_log_lists_and_show_replays(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(api, "load_policy", lambda *a, **k: RulePolicy())
-    api.answer("What is the capital of Burkina Faso?", web=AnyWeb([BF]))
-    api.answer("Second question?", web=AnyWeb([BF]))
+def test_log_lists_and_show_replays(capsys: pytest.CaptureFixture[str]) -> None:
+    api.answer("What is the capital of Burkina Faso?", model=RulePolicy(), web=AnyWeb([BF]))
+    api.answer("Second question?", model=RulePolicy(), web=AnyWeb([BF]))
     assert main(["log", "--limit", "5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
