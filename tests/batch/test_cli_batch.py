@@ -13,15 +13,6 @@ from webqa.batching import Question
 from webqa.cli import main
 
 
-@pytest.fixture
-def policy(monkeypatch: pytest.MonkeyPatch) -> RulePolicy:
-    rules = RulePolicy()
-    monkeypatch.setattr(api, "load_policy", lambda *a, **k: rules)
-    monkeypatch.setattr(api, "load_reward", lambda spec, policy: LengthScorer())
-    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
-    return rules
-
-
 def lines_of(path: Path) -> list[dict[str, Any]]:
     data = path.read_text(encoding="utf-8")
     assert data.endswith("\n")

@@ -12,20 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.batch.helpers import BF, AnyWeb, LengthScorer, RulePolicy
+from tests.batch.helpers import RulePolicy
 from webqa import api
 from webqa.batch import MAX_DEPTH, AnswerFile, read_questions
 from webqa.cli import main
 from webqa.errors import InputError, ModelError
 
-
-@pytest.fixture(autouse=True)
-def policy(monkeypatch: pytest.MonkeyPatch) -> RulePolicy:
-    rules = RulePolicy()
-    monkeypatch.setattr(api, "load_policy", lambda *a, **k: rules)
-    monkeypatch.setattr(api, "load_reward", lambda spec, policy: LengthScorer())
-    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
-    return rules
+pytestmark = pytest.mark.usefixtures("policy")  # tests/batch/conftest.py
 
 
 def records_of(path: Path) -> list[dict[str, Any]]:
