@@ -127,7 +127,7 @@ def main() -> None:
         prompt_tokens = prefilled() - tokens_before
         cited_sentences = supported = 0
         valid_citation = False
-        from webqa.browser.page import Quote
+        from webqa.values import Quote
 
         qobjs = [Quote(r.title, r.url, "", r.extract) for r in quotes]
         for sentence in split_sentences(answer):

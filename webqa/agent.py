@@ -27,7 +27,6 @@ from webqa.answering import (
 )
 from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
 from webqa.browser.env import BrowserEnv, Observation
-from webqa.browser.page import Quote
 from webqa.citations import (
     find_citations,
     first_line,
@@ -38,6 +37,7 @@ from webqa.citations import (
 )
 from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
 from webqa.shortlist import PassageRanker, Shortlister, new_keywords
+from webqa.values import Quote
 from webqa.web.base import Web
 
 

@@ -6,9 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from webqa.browser.page import Quote
 from webqa.citations import find_citations, is_decline, remove_citations
 from webqa.shortlist import keywords, new_keywords
+from webqa.values import Quote
 
 NOTHING_FOUND = (
     "I could not find an answer to this question: browsing did not turn up any "

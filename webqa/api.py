@@ -12,7 +12,7 @@ from webqa.agent import AgentConfig, EventSink, PassageRanker, Result
 from webqa.batching import Answered, BatchingPolicy, Logger, answer_one, run_many
 from webqa.errors import InputError, ModelError, StorageError
 from webqa.models.base import Policy, RewardModel
-from webqa.questions import Question, validate_question
+from webqa.values import Question, validate_question
 from webqa.web.base import Web
 
 DEFAULT_MODEL = "qwen-0.5b"

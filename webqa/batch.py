@@ -40,7 +40,7 @@ from typing import IO, Any
 
 from webqa.batching import Answered
 from webqa.errors import InputError
-from webqa.questions import Question, validate_question
+from webqa.values import Question, validate_question
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
 MAX_QUESTION_FILE = 256 * 1024 * 1024  # bytes: a question file is read whole

@@ -10,9 +10,9 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from webqa.browser.page import Quote
 from webqa.errors import StorageError
 from webqa.paths import ENV_VAR, data_dir
+from webqa.values import Quote
 
 
 @dataclass(frozen=True)

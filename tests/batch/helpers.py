@@ -9,9 +9,9 @@ from typing import Any
 
 from tests.fakes import FakeWeb
 from tests.models.stub_server import Reply
-from webqa.browser.page import Quote
 from webqa.errors import ModelError, SearchError
 from webqa.models.base import Chat, Generation, GenerationRequest
+from webqa.values import Quote
 from webqa.web.base import Document, SearchResult
 
 BF = Document(

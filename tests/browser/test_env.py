@@ -8,8 +8,8 @@ from tests.browser.conftest import EVEREST, K2, MISSING, NEPAL
 from tests.fakes import FakeWeb
 from webqa.browser.commands import ActionRecord
 from webqa.browser.env import BrowserEnv, EpisodeOverError, Step
-from webqa.browser.page import Quote
 from webqa.errors import InputError
+from webqa.values import Quote
 from webqa.web.base import Document
 
 Q = "How tall is Mount Everest?"

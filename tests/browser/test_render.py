@@ -8,8 +8,9 @@ from tests.browser.conftest import EVEREST
 from tests.fakes import FakeWeb
 from webqa.browser.commands import ActionRecord
 from webqa.browser.env import BrowserEnv
-from webqa.browser.page import Page, Quote
+from webqa.browser.page import Page
 from webqa.browser.render import action_line, clip, render_observation, title_line
+from webqa.values import Quote
 
 Golden = Callable[[str, str], None]
 QUESTION = "How tall is Mount Everest?"

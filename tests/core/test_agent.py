@@ -7,8 +7,8 @@ import pytest
 from tests.fakes import FakeWeb
 from webqa.agent import AgentConfig, Event, Result, agreements, best_index, run_question
 from webqa.answering import NOT_IN_QUOTES, NOTHING_FOUND
-from webqa.browser.page import Quote
 from webqa.models.base import Chat, Generation, GenerationRequest
+from webqa.values import Quote
 from webqa.web.base import Document, SearchResult
 
 BF = Document(

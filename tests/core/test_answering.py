@@ -6,8 +6,8 @@ from webqa.answering import (
     format_quotes,
     references,
 )
-from webqa.browser.page import Quote
 from webqa.citations import strip_think as strip_thinking
+from webqa.values import Quote
 
 QUOTES = [
     Quote("Burkina Faso", "zim://c/wiki/Burkina_Faso", "c", "Its capital is Ouagadougou."),

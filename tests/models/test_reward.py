@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from webqa.browser.page import Quote
 from webqa.errors import ModelError
 from webqa.models import embed
 from webqa.models.base import Chat, Generation, GenerationRequest, RewardModel
@@ -21,6 +20,7 @@ from webqa.models.reward import (
     remove_citations,
     split_sentences,
 )
+from webqa.values import Quote
 
 QUESTION = "What is the capital of Australia?"
 QUOTES = (

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from webqa.browser.page import Quote
 from webqa.errors import ModelError
 from webqa.models.base import RewardModel
 from webqa.models.reward import HFRewardModel, format_context
+from webqa.values import Quote
 
 WORDS = "question the capital of australia is canberra sydney : [ ] 1 2 ( ) . , wiki org".split()
 QUOTES = [

@@ -20,7 +20,6 @@ from webqa.browser.env import BrowserEnv, EpisodeOverError, Observation, Step
 from webqa.browser.page import (
     Link,
     Page,
-    Quote,
     match_quote,
     page_from_document,
     page_from_html,
@@ -28,6 +27,7 @@ from webqa.browser.page import (
     search_results_page,
 )
 from webqa.browser.render import render_observation
+from webqa.values import Quote
 
 __all__ = [
     "ActionRecord",

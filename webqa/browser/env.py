@@ -25,7 +25,6 @@ from webqa.browser.commands import (
 )
 from webqa.browser.page import (
     Page,
-    Quote,
     clean_text,
     is_search_page,
     match_quote,
@@ -38,6 +37,7 @@ from webqa.browser.page import (
 )
 from webqa.browser.render import render_observation
 from webqa.errors import FetchError, InputError, SearchError, WebQAError
+from webqa.values import Quote
 from webqa.web.base import Web
 
 EndReason = Literal["answer", "nonsense", "controversial", "actions", "quote_limit"]

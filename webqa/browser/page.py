@@ -80,16 +80,6 @@ class Page:
     notice: str = ""  # why the page is incomplete ("" when it is whole); not quotable
 
 
-@dataclass(frozen=True)
-class Quote:
-    """An extract the browser recorded: the exact page text, with where it came from."""
-
-    title: str
-    url: str
-    domain: str
-    text: str
-
-
 # ---------------------------------------------------------------------------- text
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from webqa.browser.commands import ActionRecord
-from webqa.browser.page import Page, Quote, clip, sanitize
+from webqa.browser.page import Page, clip, sanitize
+from webqa.values import Quote
 
 BLANK_TITLE = "Blank page"  # title shown before any page is open
 NONE_YET = "None yet"  # shown when there are no quotes or past actions yet

@@ -25,7 +25,7 @@ from rich.markup import escape
 from webqa import demos
 from webqa.browser.env import BrowserEnv, Observation
 from webqa.errors import InputError, StorageError
-from webqa.questions import validate_question
+from webqa.values import validate_question
 from webqa.web.base import Web
 
 HELP = """Commands (one per line, exactly as the model writes them):

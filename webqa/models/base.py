@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from webqa.browser.page import Quote
+from webqa.values import Quote
 
 
 @dataclass(frozen=True)

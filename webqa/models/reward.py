@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from webqa.browser.page import Quote
 from webqa.citations import (  # noqa: F401  (re-exported: the scorer's text tools)
     CITATION_RE,
     find_citations,
@@ -32,6 +31,7 @@ from webqa.citations import (  # noqa: F401  (re-exported: the scorer's text too
 from webqa.errors import ModelError
 from webqa.models.base import Message, Policy, RewardModel
 from webqa.shortlist import keywords, new_keywords
+from webqa.values import Quote
 
 # -- the grounding scorer -----------------------------------------------------------
 

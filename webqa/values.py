@@ -1,6 +1,8 @@
-"""A question as every front door takes it: validated text, and the id and place that
-let a caller match it with its answer. The lowest layer above ``errors``: the API, the
-batch executor, question files and ``webqa browse`` all start here."""
+"""The value types every layer shares, and their validation: a question as every front
+door takes it (validated text, and the id and place that let a caller match it with its
+answer) and a quote the browser recorded. The lowest layer above ``errors``: the
+browser, the models, the agent, the API, question files and ``webqa browse`` all take
+their values from here, and it imports nothing of webqa's but errors."""
 
 from __future__ import annotations
 
@@ -37,3 +39,13 @@ class Question:
     index: int = 0  # position among the questions given (0-based)
     line: int | None = None  # line number in its question file (1-based), if any
     extra: Mapping[str, Any] = field(default_factory=dict)  # other fields, carried through
+
+
+@dataclass(frozen=True)
+class Quote:
+    """An extract the browser recorded: the exact page text, with where it came from."""
+
+    title: str
+    url: str
+    domain: str
+    text: str
