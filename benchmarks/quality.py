@@ -64,9 +64,9 @@ def main() -> None:
     from webqa import api
     from webqa.agent import run_question
     from webqa.answering import cited_numbers
-    from webqa.citations import strip_think
     from webqa.models.base import GenerationRequest, Message
     from webqa.models.reward import GroundingScorer, split_sentences
+    from webqa.text import strip_think
 
     items = [json.loads(line) for line in open(args.questions, encoding="utf-8") if line.strip()]
     if args.limit:

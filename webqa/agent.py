@@ -27,16 +27,17 @@ from webqa.answering import (
 )
 from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
 from webqa.browser.env import BrowserEnv, Observation
-from webqa.citations import (
+from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
+from webqa.shortlist import PassageRanker, Shortlister
+from webqa.text import (
     find_citations,
     first_line,
     is_decline,
+    new_keywords,
     remove_citations,
     split_sentences,
     strip_think,
 )
-from webqa.models.base import GenerationRequest, Message, Policy, RewardModel
-from webqa.shortlist import PassageRanker, Shortlister, new_keywords
 from webqa.values import Quote
 from webqa.web.base import Web
 

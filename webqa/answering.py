@@ -6,8 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from webqa.citations import find_citations, is_decline, remove_citations
-from webqa.shortlist import keywords, new_keywords
+from webqa.text import find_citations, is_decline, keywords, new_keywords, remove_citations
 from webqa.values import Quote
 
 NOTHING_FOUND = (

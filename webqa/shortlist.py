@@ -10,15 +10,13 @@ its section heading contain.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from webqa.browser.env import Observation
 from webqa.browser.page import Page, is_search_page
-from webqa.citations import remove_citations, split_sentences
-from webqa.web.textindex import STOP_WORDS
+from webqa.text import keyword_overlap, split_sentences
 
 # Scores passages for relevance to the question (higher is better), e.g. MiniLM cosine.
 PassageRanker = Callable[[str, Sequence[str]], Sequence[float]]
@@ -173,34 +171,3 @@ def _without_words(question: str, title: str) -> str:
     drop = {w.lower() for w in re.findall(r"\w+", title)}
     kept = [w for w in re.findall(r"\w+", question) if w.lower() not in drop]
     return " ".join(kept) if len(kept) >= 2 else question
-
-
-_WORD = re.compile(r"\w+")
-
-
-def keywords(text: str) -> set[str]:
-    """Lower-cased words that are not stop words, cut to five letters ("exports" and
-    "export", "commodities" and "commodity" meet)."""
-    words = (w.lower() for w in _WORD.findall(text))
-    return {w[:5] for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
-
-
-def new_keywords(question: str, text: str) -> set[str]:
-    """The keywords of ``text`` (citation marks aside) that ``question`` does not have:
-    what an answer adds to its question."""
-    return keywords(remove_citations(text)) - keywords(question)
-
-
-def keyword_overlap(question: str, texts: Sequence[str]) -> list[float]:
-    """For each text, the share of the question's keywords it contains, each keyword
-    weighted by its rarity among ``texts`` (inverse document frequency); in [0, 1]."""
-    keys = keywords(question)
-    bags = [keywords(t) for t in texts]
-    if not keys or not bags:
-        return [0.0] * len(texts)
-    n = len(bags)
-    weight = {k: math.log((n + 1) / (sum(k in b for b in bags) + 0.5)) for k in keys}
-    total = sum(weight.values())
-    if total <= 0:
-        return [0.0] * len(texts)
-    return [sum(w for k, w in weight.items() if k in bag) / total for bag in bags]

@@ -6,7 +6,7 @@ from webqa.answering import (
     format_quotes,
     references,
 )
-from webqa.citations import strip_think as strip_thinking
+from webqa.text import strip_think as strip_thinking
 from webqa.values import Quote
 
 QUOTES = [

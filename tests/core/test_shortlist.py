@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from tests.fakes import FakeWeb
 from webqa.browser.env import BrowserEnv
 from webqa.browser.page import page_from_html, page_from_text
-from webqa.shortlist import Shortlister, keyword_overlap
+from webqa.shortlist import Shortlister
+from webqa.text import keyword_overlap
 from webqa.web.base import Document, SearchResult
 
 

@@ -34,9 +34,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from webqa.citations import first_line, strip_think
 from webqa.errors import ModelError
 from webqa.models.base import Chat, Generation, GenerationRequest
+from webqa.text import first_line, strip_think
 
 API_KEY_VARS = ("WEBQA_API_KEY", "OPENAI_API_KEY")  # looked up in this order
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})

@@ -21,16 +21,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from webqa.citations import (  # noqa: F401  (re-exported: the scorer's text tools)
+from webqa.errors import ModelError
+from webqa.models.base import Message, Policy, RewardModel
+from webqa.text import (  # noqa: F401  (re-exported: the scorer's text tools)
     CITATION_RE,
     find_citations,
     is_decline,
+    keywords,
+    new_keywords,
     remove_citations,
     split_sentences,
 )
-from webqa.errors import ModelError
-from webqa.models.base import Message, Policy, RewardModel
-from webqa.shortlist import keywords, new_keywords
 from webqa.values import Quote
 
 # -- the grounding scorer -----------------------------------------------------------

@@ -25,27 +25,12 @@ from pathlib import Path
 import tantivy
 
 from webqa.errors import CorpusError, SearchError
+from webqa.text import STOP_WORDS
 
 ANALYZER_NAME = "webqa_en"
 META_FILE = "webqa-index.json"
 INDEX_FORMAT = 1
 
-# Common English function words plus question words: they say nothing about which page
-# holds the answer. Content words that happen to be frequent ("world", "year") are left
-# to BM25's inverse document frequency.
-STOP_WORDS = frozenset(
-    """
-    a about above according after again against all also am an and any are as at be
-    because been before being below between both but by can could did do does doing
-    done down during each few for from further had has have having he her here hers
-    herself him himself his how i if in into is it its itself just let me more most my
-    myself no nor not now of off on once only or other ought our ours ourselves out over
-    own same she should so some such than that the their theirs them themselves then
-    there these they this those through to too under until up upon us very was we were
-    what when where whether which while who whom whose why will with within without
-    would you your yours yourself yourselves s t d ll m re ve
-    """.split()
-)
 
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“(\[]?[A-Z0-9])")

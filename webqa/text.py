@@ -1,13 +1,16 @@
-"""Text tools for answers: sentences, citation marks, declines and reasoning blocks.
+"""The one text module: sentences, citation marks, declines, reasoning blocks, stop
+words and keywords.
 
-Shared by answer post-processing (webqa.answering), the reward models and the policies,
-so that every part of webqa reads an answer the same way.
+Shared by answer post-processing (webqa.answering), the reward models, the policies,
+the passage shortlist and the search index, so that every part of webqa reads text the
+same way. It imports nothing of webqa's.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 # One citation mark: [3], [1, 2], [1; 4], [2-4] / [2–4] (a range, at most 20 wide).
 _NUMBER = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
@@ -139,3 +142,52 @@ def first_line(text: str) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+# Common English function words plus question words: they say nothing about which page
+# holds the answer. Content words that happen to be frequent ("world", "year") are left
+# to BM25's inverse document frequency.
+STOP_WORDS = frozenset(
+    """
+    a about above according after again against all also am an and any are as at be
+    because been before being below between both but by can could did do does doing
+    done down during each few for from further had has have having he her here hers
+    herself him himself his how i if in into is it its itself just let me more most my
+    myself no nor not now of off on once only or other ought our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then
+    there these they this those through to too under until up upon us very was we were
+    what when where whether which while who whom whose why will with within without
+    would you your yours yourself yourselves s t d ll m re ve
+    """.split()
+)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def keywords(text: str) -> set[str]:
+    """Lower-cased words that are not stop words, cut to five letters ("exports" and
+    "export", "commodities" and "commodity" meet)."""
+    words = (w.lower() for w in _WORD.findall(text))
+    return {w[:5] for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
+
+
+def new_keywords(question: str, text: str) -> set[str]:
+    """The keywords of ``text`` (citation marks aside) that ``question`` does not have:
+    what an answer adds to its question."""
+    return keywords(remove_citations(text)) - keywords(question)
+
+
+def keyword_overlap(question: str, texts: Sequence[str]) -> list[float]:
+    """For each text, the share of the question's keywords it contains, each keyword
+    weighted by its rarity among ``texts`` (inverse document frequency); in [0, 1]."""
+    keys = keywords(question)
+    bags = [keywords(t) for t in texts]
+    if not keys or not bags:
+        return [0.0] * len(texts)
+    n = len(bags)
+    weight = {k: math.log((n + 1) / (sum(k in b for b in bags) + 0.5)) for k in keys}
+    total = sum(weight.values())
+    if total <= 0:
+        return [0.0] * len(texts)
+    return [sum(w for k, w in weight.items() if k in bag) / total for bag in bags]
