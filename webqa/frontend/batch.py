@@ -10,13 +10,11 @@ its control characters escaped, so a line cannot drive the terminal.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -40,6 +38,7 @@ from webqa.batch import (
 )
 from webqa.batching import Answered, Question
 from webqa.errors import InputError
+from webqa.frontend.terminal import printable, shown
 from webqa.web.base import Web
 
 
@@ -133,20 +132,6 @@ def _with_progress(
         for done in results:
             yield done
             progress.advance(task)
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (ANSI escapes among them) and lone surrogates
-    written as escapes, so it shows as written and prints on any terminal."""
-    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
-
-
-def shown(text: object) -> str:
-    """``text`` made printable (see ``printable``) and escaped for rich markup."""
-    return escape(printable(str(text)))
 
 
 def _where(q: Question) -> str:

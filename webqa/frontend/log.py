@@ -13,7 +13,7 @@ from dataclasses import asdict
 from rich.console import Console
 
 from webqa import store
-from webqa.frontend.batch import printable, shown
+from webqa.frontend.terminal import printable, shown
 
 
 def run_log(args: argparse.Namespace, out: Console, err: Console) -> int:
