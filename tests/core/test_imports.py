@@ -78,3 +78,53 @@ def test_no_import_cycle_in_the_package() -> None:
     graph = {name: imports(path, known) - {name} for name, path in known.items()}
     assert graph["webqa.batching"] >= {"webqa.agent", "webqa.values"}  # it reads imports
     assert cycles(graph) == []
+
+
+# Layers, lowest first: a module may import only from its own layer or lower ones, and
+# the browser and the models (siblings) not from each other.
+LAYERS = (
+    ("webqa.errors", "webqa.paths", "webqa.text", "webqa.values"),
+    ("webqa.web",),
+    ("webqa.browser", "webqa.models", "webqa.prompting", "webqa.demos"),
+    ("webqa.shortlist", "webqa.answering", "webqa.agent"),
+    ("webqa.store", "webqa.batching", "webqa.batch"),
+    ("webqa.api",),
+    ("webqa.frontend", "webqa.cli", "webqa"),
+)
+SIBLINGS = (("webqa.browser", "webqa.models"),)
+
+
+def layer_of(module: str) -> tuple[int, str]:
+    """The layer of ``module`` and the name that placed it (the longest that matches)."""
+    best = (-1, "")
+    for rank, names in enumerate(LAYERS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and len(name) > len(best[1]):
+                best = (rank, name)
+    assert best[0] >= 0, f"{module} is in no layer: add it to LAYERS"
+    return best
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        rank, group = layer_of(module)
+        for target in sorted(targets):
+            their, other = layer_of(target)
+            if their > rank or {group, other} in [set(pair) for pair in SIBLINGS]:
+                wrong.append(f"{module} -> {target}")
+    return wrong
+
+
+def test_the_layer_check_sees_an_upward_import() -> None:
+    assert upward({"webqa.values": {"webqa.api"}}) == ["webqa.values -> webqa.api"]
+    assert upward({"webqa.models.base": {"webqa.browser.page"}}) == [
+        "webqa.models.base -> webqa.browser.page"
+    ]
+    assert upward({"webqa.api": {"webqa.values"}}) == []
+
+
+def test_imports_run_one_way_down_the_layers() -> None:
+    known = modules()
+    graph = {name: imports(path, known) - {name} for name, path in known.items()}
+    assert upward(graph) == []
