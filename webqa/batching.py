@@ -37,9 +37,9 @@ from typing import Any
 from webqa.agent import AgentConfig, EventSink, PassageRanker, Result, run_question
 from webqa.errors import FetchError, InputError, ModelError, SearchError, WebQAError
 from webqa.models.base import Chat, Generation, GenerationRequest, Policy, RewardModel
-from webqa.store import RecordingWeb, Visit
 from webqa.values import Question, validate_question
 from webqa.web.base import Web
+from webqa.web.recording import RecordingWeb, Visit
 
 
 @dataclass(eq=False)

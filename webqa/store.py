@@ -31,9 +31,9 @@ from typing import Any
 
 from webqa.agent import AgentConfig, Candidate, Result
 from webqa.answering import Reference
-from webqa.errors import FetchError, SearchError, WebQAError
+from webqa.errors import WebQAError
 from webqa.paths import data_dir
-from webqa.web.base import Document, SearchResult, Web
+from webqa.web.recording import Visit
 
 DB_NAME = "webqa.sqlite3"
 
@@ -212,56 +212,6 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         out.append(current.strip())
     return out
-
-
-# -- recording ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Visit:
-    """One search or fetch a browser made."""
-
-    kind: str  # "search" | "fetch"
-    target: str  # the query or the URL
-    ok: bool
-    error: str | None = None
-
-
-class RecordingWeb:
-    """A ``Web`` that passes every call through and remembers it as a ``Visit``."""
-
-    def __init__(self, web: Web) -> None:
-        self.web = web
-        self.name = web.name
-        self._visits: list[Visit] = []
-        self._lock = threading.Lock()
-
-    @property
-    def visits(self) -> tuple[Visit, ...]:
-        with self._lock:
-            return tuple(self._visits)
-
-    def search(self, query: str, k: int = 10) -> list[SearchResult]:
-        try:
-            results = self.web.search(query, k)
-        except SearchError as error:
-            self._add(Visit("search", query, False, str(error)))
-            raise
-        self._add(Visit("search", query, True))
-        return results
-
-    def fetch(self, url: str) -> Document:
-        try:
-            document = self.web.fetch(url)
-        except FetchError as error:
-            self._add(Visit("fetch", url, False, str(error)))
-            raise
-        self._add(Visit("fetch", url, True))
-        return document
-
-    def _add(self, visit: Visit) -> None:
-        with self._lock:
-            self._visits.append(visit)
 
 
 def record(
