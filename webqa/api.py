@@ -10,7 +10,7 @@ from pathlib import Path
 from webqa import store
 from webqa.agent import AgentConfig, EventSink, PassageRanker, Result
 from webqa.batching import Answered, BatchingPolicy, Logger, answer_one, run_many
-from webqa.errors import InputError, ModelError, StorageError
+from webqa.errors import InputError, ModelError, StorageError, os_error_message
 from webqa.models.base import Policy, RewardModel
 from webqa.values import Question, validate_question
 from webqa.web.base import Web
@@ -49,7 +49,7 @@ def check_data_dir(*, write: bool = True) -> Path:
         path = paths.data_dir()
     except OSError as exc:
         raise StorageError(
-            f"cannot use the data directory {where}: {_os_reason(exc)}; {hint}"
+            f"cannot use the data directory {where}: {os_error_message(exc)}; {hint}"
         ) from exc
     if write:
         try:
@@ -62,12 +62,6 @@ def check_data_dir(*, write: bool = True) -> Path:
         os.close(fd)
         os.unlink(probe)
     return path
-
-
-def _os_reason(exc: OSError) -> str:
-    """An OSError's reason and the path it names, in one line."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"{reason}: {exc.filename}" if exc.filename is not None else reason
 
 
 def load_policy(

@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from webqa.batching import Answered
-from webqa.errors import InputError
+from webqa.errors import InputError, os_reason
 from webqa.values import Question, validate_question
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
@@ -443,7 +443,7 @@ class AnswerFile:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             except OSError as error:
-                raise InputError(f"{path}: cannot write it: {_os_reason(error)}") from None
+                raise InputError(f"{path}: cannot write it: {os_reason(error)}") from None
             answers._lock = lock
             answers._fd = fd
         except BaseException:
@@ -469,7 +469,7 @@ class AnswerFile:
                 view = view[os.write(self._fd, view) :]
             os.fsync(self._fd)
         except OSError as error:
-            raise InputError(f"{self.path}: cannot write it: {_os_reason(error)}") from None
+            raise InputError(f"{self.path}: cannot write it: {os_reason(error)}") from None
         self.records[record_key(record)] = record
 
     def close(self) -> None:
@@ -520,7 +520,7 @@ def _read_output(path: Path, *, strict: bool = False) -> tuple[list[dict[str, An
     except FileNotFoundError:
         return [], []
     except OSError as error:
-        raise InputError(f"{path}: cannot read it: {_os_reason(error)}") from None
+        raise InputError(f"{path}: cannot read it: {os_reason(error)}") from None
     records: list[dict[str, Any]] = []
     problems: list[str] = []
     pieces = data.split(b"\n")
@@ -561,7 +561,7 @@ def _rewrite(path: Path, records: Iterable[dict[str, Any]]) -> None:
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot rewrite it: {_os_reason(error)}") from None
+        raise InputError(f"{path}: cannot rewrite it: {os_reason(error)}") from None
     _fsync_dir(path.parent)
 
 
@@ -576,10 +576,6 @@ def _fsync_dir(folder: Path) -> None:
         pass  # some file systems cannot sync a folder; the rename has happened
     finally:
         os.close(fd)
-
-
-def _os_reason(error: OSError) -> str:
-    return error.strerror or str(error) or type(error).__name__
 
 
 def _clip(text: str, limit: int) -> str:
@@ -601,7 +597,7 @@ def _check_writable_kind(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as error:
-        raise InputError(f"{path}: cannot use it as the output: {_os_reason(error)}") from None
+        raise InputError(f"{path}: cannot use it as the output: {os_reason(error)}") from None
     if stat.S_ISDIR(mode):
         raise InputError(f"{path}: is a directory; give a file for the output (-o)")
     if not stat.S_ISREG(mode):
@@ -654,7 +650,7 @@ class _Lock:
             path.parent.mkdir(parents=True, exist_ok=True)
             return open(path, "ab")  # noqa: SIM115 (held open while the run lasts)
         except OSError as error:
-            raise InputError(f"{answers}: cannot write there: {_os_reason(error)}") from None
+            raise InputError(f"{answers}: cannot write there: {os_reason(error)}") from None
 
     def release(self) -> None:
         if self._handle is None:

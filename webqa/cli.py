@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from webqa import api
-from webqa.errors import InputError, WebQAError
+from webqa.errors import InputError, WebQAError, os_error_message
 from webqa.web.base import Web
 
 out = Console(highlight=False, soft_wrap=True)
@@ -272,17 +272,6 @@ def _one_line(text: str, *, first_only: bool = False) -> str:
     """``text`` on one line: its first line, or all its lines joined."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " ".join(lines[:1] if first_only else lines)
-
-
-def os_error_message(exc: OSError) -> str:
-    """An OSError as a person reads it: the reason and the path(s) it concerns."""
-    reason = exc.strerror or _one_line(str(exc), first_only=True) or type(exc).__name__
-    if exc.filename is None:
-        return reason
-    where = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else str(exc.filename)
-    if exc.filename2 is not None:
-        where += f" -> {exc.filename2}"
-    return f"{reason}: {where}"
 
 
 def _silence_stdout() -> None:

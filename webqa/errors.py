@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class WebQAError(Exception):
     """Base class of every error webqa raises on purpose."""
@@ -41,3 +43,24 @@ class TemplateError(WebQAError):
 
 class StorageError(WebQAError):
     """A folder or file webqa must write (the data directory, demonstrations) cannot be."""
+
+
+def os_reason(error: BaseException) -> str:
+    """Why an OS call failed, as a person reads it: an OSError's reason ("Permission
+    denied"), else the error's first line, else its type's name."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def os_error_message(error: OSError) -> str:
+    """An OSError in one line: its reason and the path(s) it concerns."""
+    reason = os_reason(error)
+    if error.filename is None:
+        return reason
+    name = error.filename
+    where = os.fsdecode(name) if isinstance(name, bytes) else str(name)
+    if error.filename2 is not None:
+        where += f" -> {error.filename2}"
+    return f"{reason}: {where}"

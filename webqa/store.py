@@ -31,7 +31,7 @@ from typing import Any
 
 from webqa.agent import AgentConfig, Candidate, Result
 from webqa.answering import Reference
-from webqa.errors import WebQAError
+from webqa.errors import WebQAError, os_reason
 from webqa.paths import data_dir
 from webqa.web.recording import Visit
 
@@ -141,7 +141,7 @@ def connect(
         if conn is not None:
             conn.close()
         if isinstance(error, (sqlite3.Error, OSError)):
-            raise StoreError(f"the log {path} is unreadable: {_why(error)}") from error
+            raise StoreError(f"the log {path} is unreadable: {os_reason(error)}") from error
         raise
     return conn
 
@@ -154,13 +154,7 @@ def _reading(path: Path | None) -> Iterator[sqlite3.Connection]:
         try:
             yield conn
         except sqlite3.Error as error:
-            raise StoreError(f"the log {where} is unreadable: {_why(error)}") from error
-
-
-def _why(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
+            raise StoreError(f"the log {where} is unreadable: {os_reason(error)}") from error
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -264,7 +258,7 @@ def record(
                     pass  # the failure already ended the transaction, or the connection
                 raise
     except (sqlite3.Error, OSError) as failure:
-        raise StoreError(f"could not write to the log {where}: {_why(failure)}") from failure
+        raise StoreError(f"could not write to the log {where}: {os_reason(failure)}") from failure
     return run_id
 
 
@@ -290,7 +284,7 @@ def record_or_warn(
                 return None
             _warned.add(where)
         cause = failure.__cause__
-        why = _why(cause) if cause is not None else str(failure)
+        why = os_reason(cause) if cause is not None else str(failure)
         warnings.warn(
             f"could not write to the log {where} ({why}); answers are not being logged",
             LogWarning,
