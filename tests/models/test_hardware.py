@@ -33,8 +33,15 @@ def no_env_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WEBQA_DTYPE", raising=False)
 
 
-def fake_probe(prompt32: float, prompt16: float | None, row32: float, row8: float | None) -> Probe:
-    return Probe(prompt32, prompt16, row32, row8, decide(prompt32, prompt16, row32, row8))
+def fake_probe(
+    prompt32: float,
+    prompt16: float | None,
+    row32: float,
+    row8: float | None,
+    prompt8: float | None = 2.0,
+) -> Probe:
+    precision = decide(prompt32, prompt16, row32, row8, prompt8)
+    return Probe(prompt32, prompt16, row32, row8, precision, prompt8)
 
 
 class Counting:
@@ -61,27 +68,31 @@ def test_decide_picks_bf16_where_its_prompt_product_is_clearly_faster() -> None:
     assert decide(10.0, 7.9, 1.0, 1.0) == "bfloat16"
 
 
-def test_decide_picks_int8_where_only_the_int8_row_is_clearly_faster() -> None:
-    assert decide(10.0, 9.0, 1.0, 0.5, int8_auto=True) == "int8"  # bf16 not clearly faster
-    assert decide(10.0, 1000.0, 1.0, 0.3, int8_auto=True) == "int8"  # emulated bf16
-    assert decide(10.0, None, 1.0, 0.69, int8_auto=True) == "int8"
+def test_decide_picks_int8_where_both_int8_products_are_clearly_faster() -> None:
+    assert decide(10.0, 9.0, 1.0, 0.5, 5.0) == "int8"  # bf16 not clearly faster
+    assert decide(10.0, 1000.0, 1.0, 0.3, 3.0) == "int8"  # emulated bf16
+    assert decide(10.0, None, 1.0, 0.69, 6.9) == "int8"
 
 
-def test_int8_is_not_chosen_automatically_as_it_answered_worse() -> None:
-    # INT8_AUTO is off: int8 lost 3 of float32's right dev answers (hardware.py)
-    assert decide(10.0, None, 1.0, 0.3) == "float32"
-    assert decide(10.0, 1000.0, 1.0, 0.3) == "float32"
+def test_int8_needs_both_its_products_to_win() -> None:
+    assert decide(10.0, None, 1.0, 0.3, 8.0) == "float32"  # prompts would be slower
+    assert decide(10.0, None, 1.0, 0.8, 3.0) == "float32"  # decode steps would be slower
+    assert decide(10.0, None, 1.0, 0.3, None) == "float32"  # an old probe: prompt untimed
+
+
+def test_int8_auto_off_leaves_int8_to_the_override() -> None:
+    assert decide(10.0, None, 1.0, 0.3, 3.0, int8_auto=False) == "float32"
 
 
 def test_decide_falls_back_to_float32() -> None:
-    assert decide(10.0, 8.5, 1.0, 0.8) == "float32"  # neither clearly faster
-    assert decide(10.0, 10.0, 1.0, 1.0) == "float32"
-    assert decide(10.0, None, 1.0, None) == "float32"  # no int8 kernel here
+    assert decide(10.0, 8.5, 1.0, 0.8, 8.0) == "float32"  # neither clearly faster
+    assert decide(10.0, 10.0, 1.0, 1.0, 10.0) == "float32"
+    assert decide(10.0, None, 1.0, None, None) == "float32"  # no int8 kernel here
 
 
 def test_an_untried_bf16_never_gives_bf16() -> None:
     for row8 in (None, 0.1, 1.0, 5.0):
-        assert decide(10.0, None, 1.0, row8) != "bfloat16"
+        assert decide(10.0, None, 1.0, row8, row8) != "bfloat16"
 
 
 def test_float_dtype() -> None:
@@ -131,11 +142,11 @@ def test_the_choice_is_cached_per_machine_and_threads(
     first = choose_precision(2, cache_dir=tmp_path, measure=measure)
     second = choose_precision(2, cache_dir=tmp_path, measure=measure)
     assert (first.source, second.source) == ("probe", "cached")
-    assert second.precision == first.precision == "float32"
+    assert second.precision == first.precision == "int8"
     assert second.probe == first.probe
     assert len(measure.calls) == 1  # not measured again
     stored = json.loads((tmp_path / CACHE_FILE).read_text())
-    assert [entry["precision"] for entry in stored.values()] == ["float32"]
+    assert [entry["precision"] for entry in stored.values()] == ["int8"]
     # another thread count (or another CPU) is a different entry: measured again
     assert choose_precision(1, cache_dir=tmp_path, measure=measure).source == "probe"
     on_cpu(monkeypatch, NATIVE)
@@ -152,7 +163,7 @@ def test_a_damaged_cache_is_probed_again(
     (tmp_path / CACHE_FILE).write_bytes(damage)
     measure = Counting(fake_probe(10.0, None, 1.0, 0.4))
     choice = choose_precision(2, cache_dir=tmp_path, measure=measure)
-    assert (choice.precision, choice.source) == ("float32", "probe")
+    assert (choice.precision, choice.source) == ("int8", "probe")
     assert len(json.loads((tmp_path / CACHE_FILE).read_text())) == 1  # rewritten whole
     assert choose_precision(2, cache_dir=tmp_path, measure=measure).source == "cached"
 
@@ -210,9 +221,14 @@ def test_the_real_probe_is_quick_and_decides() -> None:
     assert result.prompt_float32_ms > 0 and result.row_float32_ms > 0
     assert result.prompt_bfloat16_ms is None  # not tried
     assert result.row_int8_ms is None or result.row_int8_ms > 0
+    assert (result.row_int8_ms is None) == (result.prompt_int8_ms is None)
     assert result.precision in PRECISIONS and result.precision != "bfloat16"
     assert result.precision == decide(
-        result.prompt_float32_ms, None, result.row_float32_ms, result.row_int8_ms
+        result.prompt_float32_ms,
+        None,
+        result.row_float32_ms,
+        result.row_int8_ms,
+        result.prompt_int8_ms,
     )
 
 
@@ -242,3 +258,18 @@ def test_default_threads_use_every_core_only_when_waiting_threads_sleep(
     monkeypatch.setenv("WEBQA_THREADS", "two")
     with pytest.raises(ModelError, match="WEBQA_THREADS"):
         hardware.default_threads()
+
+
+def test_a_probe_cached_by_an_earlier_version_is_measured_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # version 1 timed no int8 prompt product, so its entries cannot decide int8
+    on_cpu(monkeypatch, AVX2)
+    old_key = "|".join([AVX2.model, " ".join(AVX2.flags), "2", "AVX2", "", "2"])
+    old = {"prompt_float32_ms": 10.0, "prompt_bfloat16_ms": None, "row_float32_ms": 1.0}
+    old |= {"row_int8_ms": 0.4, "precision": "float32"}
+    (tmp_path / CACHE_FILE).write_text(json.dumps({old_key: old}))
+    measure = Counting(fake_probe(10.0, None, 1.0, 0.4))
+    choice = choose_precision(2, cache_dir=tmp_path, measure=measure)
+    assert (choice.precision, choice.source) == ("int8", "probe")
+    assert len(measure.calls) == 1

@@ -17,18 +17,15 @@ The precisions (``PRECISIONS``):
 
 - ``bfloat16``: weights and activations in bf16; chosen where the bf16 prompt product
   beats float32's (native bf16).
-- ``int8``: float32 weights for forward passes that feed several tokens a row (prompts,
-  forced text), where a CPU is compute-bound; and a copy of every linear layer with int8
-  weights (torch's dynamically quantised ``Linear``, fbgemm kernels) for decode steps
-  that feed one token a row, where it is memory-bound and int8 reads a quarter of the
-  bytes. Twice float32's decode speed on AVX2, but it lost 3 of float32's 23 right dev
-  answers, so it is only chosen with ``--dtype int8`` (``INT8_AUTO``; the probe still
-  times it and reports it).
-  Activations are quantised per tensor, which is per token only when a row feeds one
-  token: a prompt's few outlier tokens (the first, delimiters) would ruin every other
-  token's scale, which is why prompts stay in float32 (measured on Qwen 0.5B: all-int8
-  prompts agreed with float32 on 49% of next tokens; float32 prompts with int8 decode
-  steps on 96%, KL 0.016).
+- ``int8``: every linear layer in int8 (``webqa.models.int8``: weights per output
+  channel, activations per row, smoothed per input channel as SmoothQuant does so that a
+  few outlier channels do not ruin a row's scale), through torch's fbgemm dynamic int8
+  kernels: prompts run ~2-3x float32's speed where a CPU is compute-bound, decode steps
+  read a quarter of the bytes. Chosen where bf16 is not native and both int8 products (a
+  prompt's rows and a decode step's row) beat float32's clearly. On the 40 dev
+  questions (AVX2 AMD EPYC, n=1) it answered 23 right, as float32 did (3 lost, 3 gained,
+  from the near ties any change of arithmetic flips). An earlier int8 (decode steps only,
+  no smoothing; prompts in float32) lost 3 and gained none, which is why smoothing is there.
 - ``float32``: everywhere else (CPUs without native bf16).
 
 The sentence embedder and a Hugging Face reward model follow the float part of the
@@ -69,12 +66,9 @@ FLAGS = (
 )
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 BF16_WIN = 0.8  # bf16 is chosen when its prompt product takes < 0.8x float32's
-INT8_WIN = 0.7  # int8 decode steps when a one-row int8 product takes < 0.7x float32's
-# ... but only if int8 also answers as well, which it did not: on the 40 dev questions
-# (AVX2 AMD EPYC, n=1) int8 decode steps answered 20 right against float32's 23 (29 of 40
-# answers identical; the 3 lost, none gained), for twice float32's decode speed. So auto
-# picks float32 where bf16 is not native; int8 stays one --dtype away.
-INT8_AUTO = False
+INT8_WIN = 0.7  # int8 when both its products take < 0.7x float32's
+INT8_AUTO = True  # whether auto may choose int8 (off: only --dtype int8 does)
+PROBE_VERSION = 2  # what the probe measures; a cached probe of another version is redone
 
 
 @dataclass(frozen=True)
@@ -150,6 +144,7 @@ class Probe:
     row_float32_ms: float
     row_int8_ms: float | None  # None: torch has no int8 dynamic linear here
     precision: str
+    prompt_int8_ms: float | None = None  # None: as row_int8_ms
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,16 +155,24 @@ def decide(
     prompt_bfloat16_ms: float | None,
     row_float32_ms: float,
     row_int8_ms: float | None,
+    prompt_int8_ms: float | None = None,
     *,
     int8_auto: bool | None = None,
 ) -> str:
     """The precision the measured times call for (see the module's docstring); int8 is a
-    candidate only with ``int8_auto`` (default ``INT8_AUTO``)."""
+    candidate only with ``int8_auto`` (default ``INT8_AUTO``), and only where both its
+    products (a decode step's row and a prompt's rows) beat float32's."""
     if prompt_bfloat16_ms is not None and prompt_bfloat16_ms < BF16_WIN * prompt_float32_ms:
         return "bfloat16"
     if int8_auto is None:
         int8_auto = INT8_AUTO
-    if int8_auto and row_int8_ms is not None and row_int8_ms < INT8_WIN * row_float32_ms:
+    if (
+        int8_auto
+        and row_int8_ms is not None
+        and prompt_int8_ms is not None
+        and row_int8_ms < INT8_WIN * row_float32_ms
+        and prompt_int8_ms < INT8_WIN * prompt_float32_ms
+    ):
         return "int8"
     return "float32"
 
@@ -196,19 +199,26 @@ def probe(threads: int, *, try_bf16: bool = True) -> Probe:
         weights = [torch.randn(4864, 896, generator=generator) for _ in range(4)]
         row = torch.randn(1, 896, generator=generator)
         row32 = _best_ms(lambda: [row @ m.t() for m in weights]) / len(weights)
-        row8 = None
+        row8 = prompt8 = None
         layers = int8_linears(weights)
-        if layers is not None:  # each takes the row's two constant inputs (see SplitLinear)
-            padded = torch.cat([row, torch.ones(1, 1), -torch.ones(1, 1)], dim=-1)
-            row8 = _best_ms(lambda: [layer(padded) for layer in layers]) / len(layers)
+        if layers is not None:  # the model's own int8 layers (see Int8Linear)
+            row8 = _best_ms(lambda: [layer(row) for layer in layers]) / len(layers)
+            square = int8_linears([w])
+            if square is not None:
+                prompt8 = _best_ms(lambda: square[0](x))
     finally:
         torch.set_num_threads(previous)
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 4)
+
     return Probe(
         round(prompt32, 4),
-        None if prompt16 is None else round(prompt16, 4),
+        ms(prompt16),
         round(row32, 4),
-        None if row8 is None else round(row8, 4),
-        decide(prompt32, prompt16, row32, row8),
+        ms(row8),
+        decide(prompt32, prompt16, row32, row8, prompt8),
+        ms(prompt8),
     )
 
 
@@ -217,9 +227,14 @@ def int8_linears(weights: list[Any]) -> list[Any] | None:
     float32 weights ([out, in]), or None where this torch has no fbgemm dynamic linear
     (``torch.ao`` removed)."""
     try:
-        from webqa.models.int8 import int8_linear, quantize_rows
+        import torch
 
-        return [int8_linear(*quantize_rows(w)) for w in weights]
+        from webqa.models.int8 import Int8Linear, int8_linear, quantize_rows
+
+        return [
+            Int8Linear(int8_linear(*quantize_rows(w)), torch.ones(w.shape[1]), None)
+            for w in weights
+        ]
     except (ImportError, AttributeError, RuntimeError):
         return None
 
@@ -302,8 +317,8 @@ def choose_precision(
     if isinstance(stored, dict) and stored.get("precision") in PRECISIONS:
         fields: dict[str, Any] = {k: stored.get(k) for k in Probe.__dataclass_fields__}
         try:  # decided again from the stored times: a newer rule applies to an old probe
-            times = [fields[k] for k in ("prompt_float32_ms", "prompt_bfloat16_ms")]
-            times += [fields[k] for k in ("row_float32_ms", "row_int8_ms")]
+            names = ("prompt_float32_ms", "prompt_bfloat16_ms", "row_float32_ms")
+            times = [fields[k] for k in (*names, "row_int8_ms", "prompt_int8_ms")]
             fields["precision"] = decide(*times)
         except TypeError:  # damaged times: keep what was decided then
             pass
@@ -363,9 +378,8 @@ def machine_float_dtype() -> str:
 
 def _fingerprint(cpu: CpuInfo, threads: int) -> str:
     env = ",".join(f"{k}={v}" for k, v in sorted(cpu.env.items()))
-    return "|".join(
-        [cpu.model, " ".join(cpu.flags), str(cpu.torch), str(cpu.capability), env, str(threads)]
-    )
+    parts = [cpu.model, " ".join(cpu.flags), str(cpu.torch), str(cpu.capability), env]
+    return "|".join([*parts, str(threads), f"probe{PROBE_VERSION}"])
 
 
 def _cache_path(cache_dir: Path | None) -> Path | None:

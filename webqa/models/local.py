@@ -138,15 +138,18 @@ class LocalPolicy:
         # the precision in force and map it straight into the model (see _load_copy).
         mine = resolved.kind == "gguf" and self.device == "cpu"
         model, self._tokenizer = _load_pretrained(folder, weights, self.device, copies=mine)
+        variant = precision
         if precision == "int8":
-            from webqa.models.int8 import add_int8_twins
+            from webqa.models.int8 import FORMAT, add_int8_layers
 
             cache = self._cache_root() / resolved.key / INT8_FILE
-            add_int8_twins(model, cache, _stamp(folder), self.threads)
-            model.float()  # what stays float (all but the int8-only output head)
+            calibration = [self._tokenizer(text)["input_ids"] for text in _calibration_texts()]
+            add_int8_layers(model, cache, _stamp(folder), calibration, self.threads)
+            model.float()  # what stays float: embeddings, norms
+            variant = f"{precision}|{FORMAT}"
         self._model = model
         self._prefix_dir = self._cache_root() / resolved.key / "prefixes"
-        identity = f"{resolved.key}|{_stamp(folder)}|{precision}|{self.device}"
+        identity = f"{resolved.key}|{_stamp(folder)}|{variant}|{self.device}"
         self._prefix_tag = hashlib.sha256(identity.encode()).hexdigest()[:16]
         eos = self._model.generation_config.eos_token_id
         eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
@@ -350,6 +353,17 @@ class LocalPolicy:
         if not ids:
             raise ModelError(f"{self.name}: no single-token spelling of {words[0]!r}")
         return sorted(ids)
+
+
+def _calibration_texts() -> list[str]:
+    """Text whose activations calibrate the int8 layers (see ``webqa.models.int8``): the
+    packaged prompt templates, which is what a browsing model reads most."""
+    from importlib import resources
+
+    folder = resources.files("webqa") / "prompts"
+    return sorted(
+        item.read_text(encoding="utf-8") for item in folder.iterdir() if item.name.endswith(".txt")
+    )
 
 
 def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
