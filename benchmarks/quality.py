@@ -65,8 +65,8 @@ def main() -> None:
     from webqa.agent import run_question
     from webqa.answering import cited_numbers
     from webqa.models.base import GenerationRequest, Message
-    from webqa.models.reward import GroundingScorer, split_sentences
-    from webqa.text import strip_think
+    from webqa.models.grounding import GroundingScorer
+    from webqa.text import split_sentences, strip_think
 
     items = [json.loads(line) for line in open(args.questions, encoding="utf-8") if line.strip()]
     if args.limit:
@@ -76,10 +76,8 @@ def main() -> None:
     web = None if args.closed_book else api.open_web()
     reward = api.load_reward("grounding", policy) if args.n > 1 else None
     judge = GroundingScorer.default(policy)
-    guided = args.api_base is None
-    from webqa.models.embed import passage_ranker
-
-    ranker = passage_ranker() if guided and not args.closed_book else None
+    # the procedure `webqa ask` browses with: guided locally, free behind a server
+    procedure = None if args.closed_book else api.browsing_procedure(args.api_base, None)
     setup_seconds = time.perf_counter() - t0
 
     if args.details:
@@ -116,7 +114,7 @@ def main() -> None:
                 reward=reward,
                 n=args.n,
                 config=config,
-                ranker=ranker,
+                procedure=procedure,
             )
             answer = result.answer
             best = result.candidates[result.best]

@@ -2,13 +2,17 @@
 
 - cold_start_s: `webqa ask` in a fresh data directory (builds the corpus, converts the
   model's GGUF to cached bf16 weights, then answers);
-- warm_start_s: the same command again (everything cached);
+- warm_start_s: the same command again (everything cached; the model worker the cold run
+  started answers it);
 - first_command_s: in a fresh process with warm caches, from start to the first
   browser command (imports, model load, corpus open; guided browsing's first command is
   the question as the search); first_model_command_s: to the first command the model
   chose (adds the MiniLM load and the first decode);
 - warm_dev_s, warm_dev_median_s: warm `webqa ask` on the first --dev questions of
-  ../shared/eval/dev.jsonl (default 5);
+  ../shared/eval/dev.jsonl (default 5), answered by the model worker that the runs before
+  started (as a person's second ask is); warm_dev_no_worker_s and
+  warm_dev_no_worker_median_s: the same with WEBQA_KEEP_ALIVE=0 (each ask a fresh
+  process that loads everything); the worker is stopped at the end;
 - best_of_4_batched_s vs four_sequential_s: n=4 episodes advancing together (one
   batched forward pass per step) against four single episodes run one after another,
   same seeds and temperature, and their ratio;
@@ -34,8 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WEBQA = [sys.executable, "-m", "webqa.cli"]
 
 
-def timed_ask(home: str, question: str, model: str) -> float:
+def timed_ask(home: str, question: str, model: str, *, worker: bool = True) -> float:
     env = dict(os.environ, WEBQA_HOME=home)
+    if not worker:
+        env["WEBQA_KEEP_ALIVE"] = "0"
     start = time.perf_counter()
     subprocess.run(
         [*WEBQA, "ask", question, "--json", "--model", model],
@@ -64,7 +70,7 @@ def on_event(e):
             raise Done
 try:
     run_question(sys.argv[1], policy=policy, web=web, reward=None, on_event=on_event,
-                 config=config, ranker=api.passage_ranker())
+                 config=config, procedure=api.browsing_procedure(None, None))
 except Done:
     pass
 """
@@ -97,6 +103,15 @@ def main() -> None:
         times = [timed_ask(home, q, args.model) for q in questions[: args.dev]]
         report["warm_dev_s"] = [round(t, 1) for t in times]
         report["warm_dev_median_s"] = round(statistics.median(times), 1)
+        alone = [timed_ask(home, q, args.model, worker=False) for q in questions[: args.dev]]
+        report["warm_dev_no_worker_s"] = [round(t, 1) for t in alone]
+        report["warm_dev_no_worker_median_s"] = round(statistics.median(alone), 1)
+    subprocess.run(  # the worker the asks started: its memory back before what follows
+        [*WEBQA, "worker", "stop"],
+        env=dict(os.environ, WEBQA_HOME=home),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     env = dict(os.environ, WEBQA_HOME=home)
     out = subprocess.run(
         [sys.executable, "-c", FIRST_COMMAND, args.question, args.model],
@@ -126,7 +141,7 @@ def main() -> None:
         return
     policy = api.load_policy(args.model)
     web = api.open_web()
-    ranker = api.passage_ranker()
+    guided = api.browsing_procedure(None, None)
     # best-of-4's settings, every episode sampled (no greedy one) so that the four
     # sequential runs below are the same episodes
     config = replace(
@@ -136,11 +151,11 @@ def main() -> None:
     # untimed: load the models and the index, and compute the system prompt's cache, so
     # that neither timed run pays for what the other then gets for free; and each timed
     # run starts with no page embeddings kept (both open the same pages)
-    run_question(args.question, policy=policy, web=web, reward=None, n=1, ranker=ranker)
+    run_question(args.question, policy=policy, web=web, reward=None, n=1, procedure=guided)
     shared_embedder().clear()
     start = time.perf_counter()
     batched = run_question(
-        args.question, policy=policy, web=web, reward=None, n=4, config=config, ranker=ranker
+        args.question, policy=policy, web=web, reward=None, n=4, config=config, procedure=guided
     )
     report["best_of_4_batched_s"] = round(time.perf_counter() - start, 1)
     shared_embedder().clear()
@@ -153,7 +168,7 @@ def main() -> None:
             reward=None,
             n=1,
             config=replace(config, seed=i),
-            ranker=ranker,
+            procedure=guided,
         )
     report["four_sequential_s"] = round(time.perf_counter() - start, 1)
     report["batched_over_sequential"] = round(

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/throughput.py --max-actions 10 --concurrency 1,2,4,8
 
 Runs the dev questions (default ../shared/eval/dev.jsonl) through the same executor as
-``webqa batch`` and ``answer_many`` (``webqa.batching.run_many``; a local model behind a
+``webqa batch`` and ``answer_many`` (``webqa.runner.run_many``; a local model behind a
 ``BatchingPolicy``) once per K, on the embedded corpus, nothing logged, and prints JSON:
 for each K the wall time, questions per minute, generated and prompt tokens per second,
 the mean merged batch, and the speed-up over K = 1 (the single stream).
@@ -23,8 +23,10 @@ from typing import Any
 from machine import machine_report, precision_report
 
 from webqa import api
-from webqa.batching import BatchingPolicy, Question, run_many
 from webqa.models.base import Chat, Generation, GenerationRequest, Policy
+from webqa.models.batching import BatchingPolicy
+from webqa.runner import run_many
+from webqa.values import Question
 
 DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "eval" / "dev.jsonl"
 
@@ -96,7 +98,7 @@ def main() -> None:
     config = api.agent_config(
         args.api_base, n=args.n, max_actions=args.max_actions, temperature=None, seed=0
     )
-    ranker = api.passage_ranker() if config.guided else None
+    procedure = api.browsing_procedure(args.api_base, None)
 
     runs: list[dict[str, Any]] = []
     for k in levels:
@@ -109,7 +111,7 @@ def main() -> None:
         done = list(
             run_many(
                 questions, policy=policy, web=web, reward=None, config=config, n=args.n,
-                concurrency=k, ranker=ranker,
+                concurrency=k, procedure=procedure,
             )
         )  # fmt: skip
         seconds = time.perf_counter() - started

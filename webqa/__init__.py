@@ -8,11 +8,11 @@ import sys as _sys
 if "torch" not in _sys.modules:
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from webqa.agent import AgentConfig, Candidate, Result
-from webqa.answering import Reference
+from webqa.agent import AgentConfig
 from webqa.api import answer, answer_many
-from webqa.batching import Answered, Question
 from webqa.errors import WebQAError
+from webqa.runner import Answered
+from webqa.values import Candidate, Question, Reference, Result
 
 __all__ = [
     "AgentConfig",

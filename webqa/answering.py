@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from webqa.text import find_citations, is_decline, keywords, new_keywords, remove_citations
-from webqa.values import Quote
+from webqa.text import (
+    find_citations,
+    is_decline,
+    keywords,
+    last_sentence,
+    new_keywords,
+    remove_citations,
+)
+from webqa.values import Quote, Reference
 
 NOTHING_FOUND = (
     "I could not find an answer to this question: browsing did not turn up any "
@@ -18,16 +23,6 @@ NOT_IN_QUOTES = (
     "I could not find the answer: the passages I quoted do not state it (the answer I "
     "drafted added nothing that they say)."
 )
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A numbered reference, built only from a quote the browser recorded."""
-
-    n: int
-    title: str
-    url: str
-    extract: str
 
 
 def format_quotes(quotes: Sequence[Quote], *, max_chars: int = 1200) -> str:
@@ -104,17 +99,7 @@ class CitedClaims:
     def _may_cite(self, before: str) -> bool:
         known = self._checked.get(before)
         if known is None:
-            sentence = _last_sentence(before)
+            sentence = last_sentence(before)
             said = keywords(remove_citations(sentence)) - self._question
             known = self._checked[before] = bool(said & self._sources)
         return known
-
-
-def _last_sentence(text: str) -> str:
-    """The text after the last sentence end (. ! or ? before white space); a line break
-    alone does not end a sentence ("...the dome\n[1]" cites it)."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-    return text[ends[-1] :] if ends else text
-
-
-_SENTENCE_END = re.compile(r"[.!?]\s")

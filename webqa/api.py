@@ -7,12 +7,15 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from webqa import store
-from webqa.agent import AgentConfig, EventSink, PassageRanker, Result
-from webqa.batching import Answered, BatchingPolicy, Logger, answer_one, run_many
+from webqa.agent import AgentConfig
 from webqa.errors import InputError, ModelError, StorageError, os_error_message
 from webqa.models.base import Policy, RewardModel
-from webqa.values import Question, validate_question
+from webqa.models.batching import BatchingPolicy
+from webqa.procedure import Free, Guided, Procedure
+from webqa.runner import Answered, Logger, answer_one, run_many
+from webqa.shortlist import PassageRanker
+from webqa.store.writer import record_or_warn
+from webqa.values import EventSink, Question, Result, validate_question
 from webqa.web.base import Web
 
 DEFAULT_MODEL = "qwen-0.5b"
@@ -111,20 +114,64 @@ def open_web(
 
 
 def load_reward(spec: str | RewardModel | None, policy: Policy) -> RewardModel:
-    """The reward model: "grounding" (default), a sequence-classification model's folder
-    or id, or a ``RewardModel`` object as it is."""
+    """The reward model: "grounding" (default: the grounding scorer, ``policy`` its
+    judge), a sequence-classification model's folder or id, or a ``RewardModel`` object
+    as it is."""
     if spec is not None and not isinstance(spec, str):
         return spec
-    from webqa.models.reward import load_reward_model
+    if spec in (None, "", "grounding"):
+        from webqa.models.grounding import GroundingScorer
 
-    return load_reward_model(spec or "grounding", policy=policy)
+        return GroundingScorer(judge=policy)
+    from webqa.models.hf_reward import HFRewardModel
+
+    return HFRewardModel(spec)
 
 
-def _policy(model: str | Policy | None, api_base: str | None, dtype: str | None) -> Policy:
-    """``model`` as a policy: an object as it is, else loaded by name (``load_policy``)."""
+class Backends:
+    """Where a front door gets the parts it names, the way httpx takes a transport: the
+    policy, the reward model, the web and guided browsing's passage ranker. This one
+    loads the real ones (``load_policy``, ``load_reward``, ``open_web``,
+    ``passage_ranker``); a test gives ``answer()``, ``answer_many()`` or
+    ``webqa.cli.main`` another with the same methods, and no loader is patched."""
+
+    def policy(
+        self,
+        model: str | None,
+        *,
+        api_base: str | None = None,
+        dtype: str | None = None,
+        concurrency: int = 1,
+    ) -> Policy:
+        """The policy named (see ``load_policy``). Behind a server with ``concurrency``
+        above 1, a client of its own that keeps that many requests in flight, which the
+        caller closes; otherwise the kept one."""
+        if api_base and concurrency > 1:
+            from webqa.models.openai import OpenAIPolicy
+
+            name = model or os.environ.get("WEBQA_MODEL") or DEFAULT_MODEL
+            return OpenAIPolicy(name, api_base=api_base, max_concurrency=concurrency)
+        return load_policy(model, api_base=api_base, dtype=dtype)
+
+    # the web the options name, and the reward model named (``policy`` its judge)
+    web = staticmethod(open_web)
+    reward = staticmethod(load_reward)
+
+    def ranker(self) -> PassageRanker:
+        """Guided browsing's passage ranker (see ``passage_ranker``)."""
+        return passage_ranker()
+
+
+DEFAULT_BACKENDS = Backends()
+
+
+def _policy(
+    model: str | Policy | None, api_base: str | None, dtype: str | None, backends: Backends
+) -> Policy:
+    """``model`` as a policy: an object as it is, else got by name from ``backends``."""
     if model is not None and not isinstance(model, str):
         return model
-    return load_policy(model, api_base=api_base, dtype=dtype)
+    return backends.policy(model, api_base=api_base, dtype=dtype)
 
 
 def _served(policy: Policy, api_base: str | None) -> bool:
@@ -153,6 +200,7 @@ def answer(
     on_event: EventSink | None = None,
     log: bool = True,
     dtype: str | None = None,
+    backends: Backends | None = None,
 ) -> Result:
     """Answer ``question`` by browsing; with n > 1, best-of-n under the reward model.
 
@@ -161,11 +209,13 @@ def answer(
     ``web`` a ``Web`` (default: the embedded corpus, or the live web with ``live``),
     ``ranker`` guided browsing's passage ranker (default: MiniLM relevance).
     With ``log`` (the default) every episode is recorded in the log (``webqa log``).
-    ``dtype`` is a local model's precision (see ``load_policy``)."""
+    ``dtype`` is a local model's precision (see ``load_policy``). ``backends`` gets the
+    parts given by name or left out (default: the real loaders, ``Backends``)."""
+    parts = backends or DEFAULT_BACKENDS
     question = validate_question(question)
     agent_config(api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed)
     # (a bad n or temperature fails there, before a model loads)
-    policy = _policy(model, api_base, dtype)
+    policy = _policy(model, api_base, dtype, parts)
     config = agent_config(
         _served(policy, api_base),
         n=n,
@@ -173,8 +223,8 @@ def answer(
         temperature=temperature,
         seed=seed,
     )
-    web = web or open_web(live=live)
-    reward = load_reward(reward_model, policy) if n > 1 else None
+    web = web or parts.web(live=live)
+    reward = _reward(reward_model, policy, parts) if n > 1 else None
     done = answer_one(
         Question(question, id="0"),
         policy=policy,
@@ -182,7 +232,7 @@ def answer(
         reward=reward,
         config=config,
         n=n,
-        ranker=(ranker or passage_ranker()) if config.guided else None,
+        procedure=browsing_procedure(_served(policy, api_base), ranker, parts),
         on_event=on_event,
     )
     if log:
@@ -207,23 +257,32 @@ def agent_config(
     """How episodes run. Best-of-n keeps one greedy episode and samples the others
     unless told otherwise: at 0.8 (WebGPT's setting) behind a server, at 0.4 for a
     local model (on 19 dev questions the 0.5B's sampled episodes were right 1 time in
-    57 at 0.8 and 9 in 57 at 0.4). A small local model browses on the guided grammar
-    with a relevance shortlist (see webqa.agent); a model behind a server gets the plain
-    command set and chooses every command itself. ``served``: whether the model is
-    behind a server (truthy: its ``api_base``, or True)."""
+    57 at 0.8 and 9 in 57 at 0.4). ``served``: whether the model is behind a server
+    (truthy: its ``api_base``, or True)."""
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
     if temperature is None:
         temperature = 0.0 if n == 1 else (0.8 if served else LOCAL_SAMPLING_TEMPERATURE)
-    return AgentConfig(
-        max_actions=max_actions,
-        temperature=temperature,
-        seed=seed,
-        guided=not served,
-        # greedy browsing quotes the best passage; sampled episodes get a choice of three,
-        # so best-of-n has different quotes to choose between
-        shortlist=1 if temperature == 0 else 3,
-    )
+    return AgentConfig(max_actions=max_actions, temperature=temperature, seed=seed)
+
+
+def browsing_procedure(
+    served: str | bool | None, ranker: PassageRanker | None, backends: Backends | None = None
+) -> Procedure:
+    """How the policy browses: a model behind a server (``served``) chooses every
+    command itself on WebGPT's command set (``Free``); a small local model follows the
+    guided procedure, its shortlist ranked by ``ranker`` (default: ``backends``' ranker,
+    MiniLM relevance)."""
+    if served:
+        return Free()
+    return Guided(ranker or (backends or DEFAULT_BACKENDS).ranker())
+
+
+def _reward(spec: str | RewardModel | None, policy: Policy, backends: Backends) -> RewardModel:
+    """``spec`` as a reward model: an object as it is, else got by name from ``backends``."""
+    if spec is not None and not isinstance(spec, str):
+        return spec
+    return backends.reward(spec, policy)
 
 
 def passage_ranker() -> PassageRanker:
@@ -247,7 +306,7 @@ def _recorder(
 
     def record(done: Answered) -> int | None:
         text = done.result.question if done.result is not None else done.question.text
-        return store.record_or_warn(
+        return record_or_warn(
             text,
             done.result,
             config=config,
@@ -282,6 +341,7 @@ def answer_many(
     log: bool = True,
     batch: str | None = None,
     dtype: str | None = None,
+    backends: Backends | None = None,
 ) -> Iterator[Answered]:
     """Answer many questions, ``concurrency`` at a time; yield each as it finishes.
 
@@ -292,8 +352,9 @@ def answer_many(
     together; with ``api_base``, up to ``concurrency * n`` requests are in flight.
     ``batch`` labels the questions' runs in the log; ``dtype`` is a local model's
     precision (see ``load_policy``). ``model``, ``reward_model``, ``web`` and ``ranker``
-    may be objects, as for ``answer``.
+    may be objects, as for ``answer``, and ``backends`` gets those named or left out.
     """
+    parts = backends or DEFAULT_BACKENDS
     served = api_base or (not isinstance(model, str | None) and _served(model, None))
     config = agent_config(served, n=n, max_actions=max_actions, temperature=temperature, seed=seed)
     if concurrency < 1:
@@ -308,11 +369,13 @@ def answer_many(
         web,
         live,
         reward_model,
-        ranker,
+        browsing_procedure(served, ranker, parts),
         config,
         log,
         batch,
         dtype,
+        served=bool(served),
+        backends=parts,
     )
 
 
@@ -325,25 +388,26 @@ def _answer_many(
     web: Web | None,
     live: bool,
     reward_model: str | RewardModel | None,
-    ranker: PassageRanker | None,
+    procedure: Procedure,
     config: AgentConfig,
     log: bool,
     batch: str | None,
     dtype: str | None,
+    *,
+    served: bool,
+    backends: Backends,
 ) -> Iterator[Answered]:
     policy: Policy
     if model is not None and not isinstance(model, str):  # an object: used, never closed
-        policy = BatchingPolicy(model, max_batch=max(32, n)) if config.guided else model
-    elif api_base:  # the server batches; keep K questions' requests in flight
-        from webqa.models.openai import OpenAIPolicy
-
-        name = model or os.environ.get("WEBQA_MODEL") or DEFAULT_MODEL
-        policy = OpenAIPolicy(name, api_base=api_base, max_concurrency=max(8, concurrency * n))
+        policy = model if served else BatchingPolicy(model, max_batch=max(32, n))
+    elif api_base:  # the server batches; keep K questions' requests in flight (a client
+        # of this call's own, closed below)
+        policy = backends.policy(model, api_base=api_base, concurrency=max(8, concurrency * n))
     else:
-        policy = BatchingPolicy(load_policy(model, dtype=dtype), max_batch=max(32, n))
+        policy = BatchingPolicy(backends.policy(model, dtype=dtype), max_batch=max(32, n))
     try:
-        web = web or open_web(live=live)
-        reward = load_reward(reward_model, policy) if n > 1 else None
+        web = web or backends.web(live=live)
+        reward = _reward(reward_model, policy, backends) if n > 1 else None
         name = web.name
 
         record = _recorder(config, n, policy.name, name, batch)
@@ -357,7 +421,7 @@ def _answer_many(
             n=n,
             concurrency=concurrency,
             log=record if log else None,
-            ranker=(ranker or passage_ranker()) if config.guided else None,
+            procedure=procedure,
         )
     finally:
         close = getattr(policy, "close", None)

@@ -35,8 +35,9 @@ def _web_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _open_web(args: argparse.Namespace) -> Web:
-    return api.open_web(
+def _open_web(args: argparse.Namespace, backends: api.Backends) -> Web:
+    """The web the command's options name, from ``backends``."""
+    return backends.web(
         live=args.web,
         zim=args.zim,
         searxng=args.searxng,
@@ -46,13 +47,26 @@ def _open_web(args: argparse.Namespace) -> Web:
     )
 
 
-def _dtype_option(p: argparse.ArgumentParser) -> None:
+def _model_options(p: argparse.ArgumentParser) -> None:
+    """The options of `ask` and `batch` that say which model answers and how."""
+    p.add_argument(
+        "--model", help="preset, Hugging Face id/folder or GGUF file (default qwen-0.5b)"
+    )
+    p.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
     p.add_argument(
         "--dtype",
         choices=["auto", "bfloat16", "float32", "int8"],
         help="precision of the local model (default auto: chosen for this CPU; "
         "same as WEBQA_DTYPE; ignored with --api-base)",
     )
+    p.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
+    p.add_argument(
+        "--temperature",
+        type=float,
+        help="sampling temperature (default 0; with -n>1, 0.4 locally, 0.8 with --api-base)",
+    )
+    p.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
+    p.add_argument("--seed", type=int, default=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,26 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer one question")
     ask.add_argument("question")
     ask.add_argument("-n", type=int, default=1, help="best-of-n: episodes to sample (default 1)")
-    ask.add_argument(
-        "--model", help="preset, Hugging Face id/folder or GGUF file (default qwen-0.5b)"
-    )
-    ask.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
-    _dtype_option(ask)
-    ask.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
-    ask.add_argument(
-        "--temperature",
-        type=float,
-        help="sampling temperature (default 0; with -n>1, 0.4 locally, 0.8 with --api-base)",
-    )
-    ask.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
-    ask.add_argument("--seed", type=int, default=0)
+    _model_options(ask)
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.add_argument(
         "--verbose",
         action="store_true",
         help="show every prompt exactly as sent, and the precision the model runs in",
     )
+    ask.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="answer in this process, not in the background model worker "
+        "(same as WEBQA_KEEP_ALIVE=0)",
+    )
     _web_options(ask)
+
+    worker = sub.add_parser(
+        "worker", help="the background model worker that keeps models loaded between asks"
+    )
+    worker_sub = worker.add_subparsers(dest="worker_command", required=True)
+    worker_status = worker_sub.add_parser("status", help="list this data directory's workers")
+    worker_status.add_argument("--json", action="store_true", help="print JSON")
+    worker_sub.add_parser("stop", help="stop this data directory's workers")
 
     browse = sub.add_parser("browse", help="drive the browser yourself (saves a demonstration)")
     browse.add_argument("question", nargs="?")
@@ -125,19 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--shard", metavar="i/N", help="answer only part i of N (1-based)")
     batch.add_argument("--retry-failed", action="store_true", help="run failed questions again")
-    batch.add_argument(
-        "--model", help="preset, Hugging Face id/folder or GGUF file (default qwen-0.5b)"
-    )
-    batch.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for --model")
-    _dtype_option(batch)
-    batch.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
-    batch.add_argument(
-        "--temperature",
-        type=float,
-        help="sampling temperature (default 0; with -n>1, 0.4 locally, 0.8 with --api-base)",
-    )
-    batch.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
-    batch.add_argument("--seed", type=int, default=0)
+    _model_options(batch)
     batch.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -175,17 +179,21 @@ def _debug_option(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
                 _debug_option(sub, top=False)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, backends: api.Backends | None = None) -> int:
     """Run one command. Whatever goes wrong is one line on stderr, never a traceback
     (unless ``--debug``): a WebQAError or an OSError (naming its file) exits 1, any other
-    exception 2, an interrupt 130."""
+    exception 2, an interrupt 130.
+
+    ``backends`` is where the command gets its model, reward model, web and ranker
+    (default: the real loaders, ``api.Backends``); given one, `webqa ask` answers in
+    this process, since what it holds cannot cross to the model worker."""
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("WEBQA_DEBUG", "").strip() not in ("", "0")
     try:
         with warnings.catch_warnings():
             if not debug:  # a warning is one line, not Python's two with the source line
                 warnings.formatwarning = _format_warning
-            return _run(args)
+            return _run(args, backends)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", 130, debug)
     except WebQAError as exc:
@@ -204,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, message, 2, debug)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, backends: api.Backends | None) -> int:
+    parts = backends or api.DEFAULT_BACKENDS
     _check_storage(args)
     if args.command in ("ask", "browse") and args.question is not None:
         from webqa.frontend.browse import check_text
@@ -216,19 +225,23 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "ask":
         from webqa.frontend.ask import run_ask
 
-        return run_ask(args, _open_web(args), out, err)
+        return run_ask(args, lambda: _open_web(args, parts), out, err, backends=backends)
+    if args.command == "worker":
+        from webqa.frontend.worker import run_worker
+
+        return run_worker(args, out, err)
     if args.command == "browse":
         from webqa.frontend.browse import run_browse
 
-        return run_browse(args, _open_web(args), out, err)
+        return run_browse(args, _open_web(args, parts), out, err)
     if args.command == "search":
-        return _search(args)
+        return _search(args, parts)
     if args.command == "corpus":
         return _corpus(args)
     if args.command == "batch":
         from webqa.frontend.batch import run_batch
 
-        return run_batch(args, lambda: _open_web(args), out, err)
+        return run_batch(args, lambda: _open_web(args, parts), out, err, backends=parts)
     if args.command == "log":
         from webqa.frontend.log import run_log
 
@@ -244,7 +257,7 @@ def _check_storage(args: argparse.Namespace) -> None:
     ``corpus build DIR -o FILE``. ``log`` only reads it."""
     if (args.command == "search" and args.zim) or (args.command == "corpus" and args.dir):
         return
-    api.check_data_dir(write=args.command != "log")
+    api.check_data_dir(write=args.command not in ("log", "worker"))
     if args.command == "browse":
         from webqa import demos
 
@@ -283,12 +296,12 @@ def _silence_stdout() -> None:
         pass
 
 
-def _search(args: argparse.Namespace) -> int:
+def _search(args: argparse.Namespace, backends: api.Backends) -> int:
     from webqa.errors import InputError
 
     if not 1 <= args.k <= 100:
         raise InputError(f"-k must be a number of results from 1 to 100, not {args.k}")
-    web = _open_web(args)
+    web = _open_web(args, backends)
     results = web.search(args.query, k=args.k)
     if args.json:
         rows = [

@@ -11,10 +11,10 @@ its section heading contain.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from webqa.browser.env import Observation
 from webqa.browser.page import Page, is_search_page
 from webqa.text import keyword_overlap, split_sentences
 
@@ -49,22 +49,16 @@ class Shortlister:
     SECTION_CHARS = 400  # a marked section this short is quoted whole
     PREFILTER = 96  # on pages with more passages, only this many by keyword overlap
 
-    def __init__(
-        self,
-        question: str,
-        ranker: PassageRanker | None,
-        *,
-        shortlist: int = 1,
-        min_chars: int = 20,
-    ) -> None:
-        self.question, self.ranker = question, ranker
-        self.shortlist, self.min_chars = shortlist, min_chars
+    def __init__(self, question: str, ranker: PassageRanker, *, min_chars: int = 20) -> None:
+        self.question, self.ranker, self.min_chars = question, ranker, min_chars
         self.cache: dict[str, tuple[list[str], list[_Candidate]]] = {}
+        # a question's episodes step in parallel threads: one ranks a page, the rest wait
+        self._lock = threading.Lock()
 
-    def __call__(self, observation: Observation, k: int | None = None) -> Passages | None:
-        """The passages of the observed page, its ``k`` best (default: ``shortlist``)."""
-        page = observation.page
-        if self.ranker is None or page is None or is_search_page(page):
+    def __call__(self, page: Page | None, k: int = 1) -> Passages | None:
+        """The passages of ``page``, its ``k`` best first (None: no page, a results
+        page, or nothing on it to rank)."""
+        if page is None or is_search_page(page):
             return None
         return self._rank(page, k)
 
@@ -102,14 +96,15 @@ class Shortlister:
                     )
         return passages, candidates
 
-    def _rank(self, page: Page, k: int | None = None) -> Passages | None:
-        if page.url not in self.cache:
-            self.cache[page.url] = self._order(page)
-        passages, ranked = self.cache[page.url]
+    def _rank(self, page: Page, k: int) -> Passages | None:
+        with self._lock:
+            if page.url not in self.cache:
+                self.cache[page.url] = self._order(page)
+            passages, ranked = self.cache[page.url]
         if not ranked:
             return None
         starts: list[tuple[str, str]] = []  # best first
-        for c in ranked[: k or self.shortlist]:
+        for c in ranked[:k]:
             if self._whole(c):
                 # A short section (a Factbook field, say) is quoted whole, heading first
                 # (located with its first line: the heading's words may recur below).
@@ -138,7 +133,6 @@ class Shortlister:
         passages, candidates = self._candidates(page)
         if not candidates:
             return passages, []
-        assert self.ranker is not None
         # Every passage of a page is about its title, so the title's words say nothing
         # about which passage answers: rank against the question without them too.
         focus = _without_words(self.question, page.title)

@@ -1,15 +1,17 @@
 """The one text module: sentences, citation marks, declines, reasoning blocks, stop
-words and keywords.
+words, keywords and unprintable characters.
 
 Shared by answer post-processing (webqa.answering), the reward models, the policies,
-the passage shortlist and the search index, so that every part of webqa reads text the
-same way. It imports nothing of webqa's.
+the passage shortlist, the search index and the live web, so that every part of webqa
+reads text the same way: one sentence splitter (``split_sentences``), one citation mark.
+It imports nothing of webqa's.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 # One citation mark: [3], [1, 2], [1; 4], [2-4] / [2–4] (a range, at most 20 wide).
@@ -17,15 +19,26 @@ _NUMBER = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
 CITATION_RE = re.compile(rf"\[\s*({_NUMBER}(?:\s*[,;]\s*{_NUMBER})*)\s*\]")
 _MAX_RANGE = 20
 # A sentence ends at . ! or ? (plus closing quotes/brackets and any citation marks that
-# follow), before whitespace or the end of the line.
-_BOUNDARY = re.compile(r"[.!?]+[\"'”’)]*(?:\s*" + CITATION_RE.pattern + r")*(?=\s|$)")
+# follow), before white space or the end of the text, unless the next word starts in
+# lowercase or the period closes an abbreviation or an initial.
+END_MARKS = ".!?"
+_BOUNDARY = re.compile(rf"[{END_MARKS}]+[\"'”’)]*(?:\s*" + CITATION_RE.pattern + r")*(?=\s|$)")
+_NEXT_CHAR = re.compile(r"\s*(\S)")
+_WORD_BEFORE = re.compile(r"(\S+)$")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 # Words whose trailing period does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    "e.g i.e cf vs mr mrs ms dr prof st jr sr fig figs approx ca inc ltd co mt jan feb "
+    "e.g i.e cf vs mr mrs ms dr prof st jr sr fig figs approx ca est inc ltd co mt jan feb "
     "aug sept oct nov dec".split()
 )
 _INITIALS = re.compile(r"^(?:[a-z]\.)*[a-z]$")  # "J" in "J. Smith", "U.S" in "U.S. Army"
+# Abbreviations only before a number ("No. 5", "vol. 2", "Op. 27", "A.D. 711"; but "he
+# said no. Then").
+_BEFORE_NUMBERS = frozenset("no nos vol vols pp ch art sec op a.d".split())
+# Not initials: era marks and Roman numerals end sentences as often as not ("in 500
+# B.C. The", "World War I. In"), unless another initial comes first ("M. V. Lomonosov").
+_ERAS = frozenset("b.c a.d b.c.e c.e".split())
+_INITIAL = re.compile(r"[A-Z]\.")
 
 
 def _numbers(group: str) -> list[int]:
@@ -68,36 +81,73 @@ def remove_citations(text: str, keep: Callable[[int], bool] | None = None) -> st
     return re.sub(r"[ \t]{2,}", " ", out).strip()
 
 
+def sentence_ends(text: str) -> list[int]:
+    """Where the sentences of ``text`` end: the offsets just after each end mark (. ! or ?,
+    with the closing quotes, brackets and citation marks after it). Line breaks are white
+    space here, not ends; see ``split_sentences`` for the rules."""
+    ends = []
+    for match in _BOUNDARY.finditer(text):
+        following = _NEXT_CHAR.match(text, match.end())
+        after = following.group(1) if following else ""
+        if after.islower():
+            continue  # "etc. and", "the U.S. and": a sentence does not start in lowercase
+        if match.group(0).startswith(".") and _is_abbreviation(text, match.start(), after):
+            continue
+        ends.append(match.end())
+    return ends
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text``, citation marks kept with the sentence they follow.
 
-    Lines split too (paragraphs, list items; list markers are dropped). A period after a
-    common abbreviation ("e.g.", "Dr.") or a single-letter initial does not end a
-    sentence, nor does one inside a number ("3.5").
+    Lines split too (paragraphs, list items; list markers are dropped). A sentence ends
+    at . ! or ? before white space, unless the next word starts in lowercase, or the
+    period follows a common abbreviation ("e.g.", "Dr.") or an initial ("J. Smith",
+    "U.S."); a period inside a number ("3.5") is not followed by white space. The one
+    splitter of webqa: the shortlist, the search index's snippets, the reward models and
+    the answer constraint (``last_sentence``) all read sentences this way.
     """
     sentences: list[str] = []
     for raw_line in text.splitlines():
         line = _LIST_MARKER.sub("", raw_line).strip()
         start = 0
-        for match in _BOUNDARY.finditer(line):
-            if match.group(0).startswith(".") and _is_abbreviation(line[start : match.start()]):
-                continue
-            piece = line[start : match.end()].strip()
+        for end in sentence_ends(line):
+            piece = line[start:end].strip()
             if piece:
                 sentences.append(piece)
-            start = match.end()
+            start = end
         rest = line[start:].strip()
         if rest:
             sentences.append(rest)
     return sentences
 
 
-def _is_abbreviation(before: str) -> bool:
-    words = before.split()
-    if not words:
+def last_sentence(text: str) -> str:
+    """The sentence ``text`` ends in (all of it after its last sentence end). A line break
+    alone ends nothing here ("...the dome\n[1]" still cites the dome): for text being
+    written, such as an answer checked as it is decoded."""
+    ends = sentence_ends(text)
+    return text[ends[-1] :] if ends else text
+
+
+def _is_abbreviation(text: str, at: int, after: str) -> bool:
+    """Whether the period at ``text[at]`` closes an abbreviation or an initial; ``after``
+    is the character that follows it past white space. Only the word before it is read,
+    so a long run of them costs linear time."""
+    word = _WORD_BEFORE.search(text, max(0, at - 40), at)
+    if not word:
         return False
-    word = words[-1].lower().lstrip("(\"'“")
-    return bool(_INITIALS.match(word)) or word in _ABBREVIATIONS
+    bare = word.group(1).lstrip("(\"'“")
+    low = bare.lower()
+    if low in _ABBREVIATIONS or (low in _BEFORE_NUMBERS and after.isdigit()):
+        return True
+    if low in _ERAS or not _INITIALS.match(low):
+        return False
+    if bare in ("I", "V", "X"):
+        start = at - len(bare)
+        previous = _WORD_BEFORE.search(text, max(0, start - 40), start - 1) if start else None
+        return bool(previous and _INITIAL.fullmatch(previous.group(1)))
+    return True
 
 
 _DECLINE_RE = re.compile(
@@ -134,6 +184,20 @@ def strip_think(text: str) -> str:
     if closes:  # the opening tag was part of the prompt
         text = text[closes[-1].end() :]
     return text.lstrip()
+
+
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})  # Unicode categories dropped
+
+
+def strip_unprintable(text: str) -> str:
+    """``text`` without control, format (bidirectional overrides), surrogate, private-use
+    and unassigned characters, which could rewrite a terminal or reorder what a reader
+    sees; white space becomes plain spaces. For untrusted text from the web."""
+    return "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in _UNPRINTABLE
+    )
 
 
 def first_line(text: str) -> str:

@@ -1,20 +1,34 @@
-"""The command line's seam for batch tests: `webqa batch` and `webqa ask` build their
-policy, reward model and web through webqa.api, so these tests put the fakes there."""
+"""The command line's seam for batch tests: `webqa batch` and `webqa ask` get their
+policy, reward model, web and ranker from a Backends object, so these tests give them
+the fakes (tests/fakes.py) through it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import partial
+
 import pytest
 
-from tests.batch.helpers import BF, AnyWeb, LengthScorer, RulePolicy
-from webqa import api
+from tests.fakes import FakeBackends, FakePolicy
+from webqa.cli import main
+
+Cli = Callable[[Sequence[str]], int]
 
 
 @pytest.fixture
-def policy(monkeypatch: pytest.MonkeyPatch) -> RulePolicy:
-    """The rule policy every CLI run in the test gets (with a length scorer and a web
-    that finds the Burkina Faso page whatever the query)."""
-    rules = RulePolicy()
-    monkeypatch.setattr(api, "load_policy", lambda *a, **k: rules)
-    monkeypatch.setattr(api, "load_reward", lambda spec, policy: LengthScorer())
-    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
-    return rules
+def policy() -> FakePolicy:
+    """The rule policy every run in the test gets."""
+    return FakePolicy()
+
+
+@pytest.fixture
+def backends(policy: FakePolicy) -> FakeBackends:
+    """The parts every run in the test gets: ``policy``, a length scorer, and a web
+    that finds the Burkina Faso page whatever the query."""
+    return FakeBackends(policy)
+
+
+@pytest.fixture
+def cli(backends: FakeBackends) -> Cli:
+    """``webqa.cli.main`` with the fake ``backends``."""
+    return partial(main, backends=backends)

@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 
 import pytest
 
-from tests.batch.helpers import BF, AnyWeb, RulePolicy
-from tests.fakes import FakeWeb
+from tests.fakes import BF, FakePolicy, FakeWeb
 from webqa.agent import AgentConfig
-from webqa.batching import BatchingPolicy, Question, run_many
 from webqa.errors import ModelError
-from webqa.models.base import Chat, Generation, GenerationRequest, Message
+from webqa.models.base import Generation, GenerationRequest, Message
+from webqa.models.batching import BatchingPolicy
+from webqa.runner import run_many
+from webqa.values import Question
 from webqa.web.base import SearchResult
 
 
@@ -19,25 +19,10 @@ def req(text: str) -> GenerationRequest:
     return GenerationRequest(chat=[Message("user", text)])
 
 
-class Echo:
-    """Echoes each request; raises for any batch holding a request that says "boom"."""
-
-    name = "echo"
-
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-        self.yes_batches: list[int] = []
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        texts = [r.chat[-1].content for r in requests]
-        self.batches.append(texts)
-        if "boom" in texts:
-            raise ModelError("echo: boom")
-        return [Generation(t.upper(), tokens=1) for t in texts]
-
-    def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
-        self.yes_batches.append(len(chats))
-        return [0.25 for _ in chats]
+def echo_policy() -> FakePolicy:
+    """Echoes each request in capitals; fails any batch holding a request that says
+    "boom"."""
+    return FakePolicy(lambda r: r.chat[-1].content.upper(), name="echo", fail_on="boom", yes=0.25)
 
 
 def in_threads(batcher: BatchingPolicy, jobs: dict[str, object]) -> dict[str, object]:
@@ -62,18 +47,18 @@ def in_threads(batcher: BatchingPolicy, jobs: dict[str, object]) -> dict[str, ob
 
 
 def test_concurrent_calls_become_one_batch_when_every_worker_waits() -> None:
-    echo = Echo()
+    echo = echo_policy()
     with BatchingPolicy(echo, window=5.0) as batcher:  # only "all waiting" can end a wait
         started = time.perf_counter()
         out = in_threads(batcher, {w: (lambda w=w: batcher.generate([req(w)])) for w in "abcd"})
         assert time.perf_counter() - started < 4.0
-    assert out == {w: [Generation(w.upper(), tokens=1)] for w in "abcd"}
-    assert len(echo.batches) == 1 and sorted(echo.batches[0]) == list("abcd")
+    assert out == {w: [Generation(w.upper(), tokens=3)] for w in "abcd"}
+    assert len(echo.prompts) == 1 and sorted(echo.prompts[0]) == list("abcd")
     assert batcher.stats.largest == 4 and batcher.stats.calls == 4
 
 
 def test_a_worker_busy_elsewhere_does_not_hold_the_batch() -> None:
-    echo = Echo()
+    echo = echo_policy()
     release = threading.Event()
     finished_at: dict[str, float] = {}
 
@@ -92,34 +77,34 @@ def test_a_worker_busy_elsewhere_does_not_hold_the_batch() -> None:
         started = time.perf_counter()
         out = in_threads(batcher, {"a": lambda: quick("a"), "b": lambda: quick("b"), "s": slow})
         timer.cancel()
-    assert out["s"] == [Generation("SLOW", tokens=1)]
+    assert out["s"] == [Generation("SLOW", tokens=3)]
     assert all(finished_at[w] - started < 0.9 for w in "ab")
-    assert sorted(echo.batches[0]) == ["a", "b"] and echo.batches[-1] == ["slow"]
+    assert sorted(echo.prompts[0]) == ["a", "b"] and echo.prompts[-1] == ["slow"]
 
 
 def test_a_failing_request_fails_only_its_caller() -> None:
-    echo = Echo()
+    echo = echo_policy()
     with BatchingPolicy(echo, window=5.0) as batcher:
         out = in_threads(
             batcher,
             {w: (lambda w=w: batcher.generate([req(w), req(w + "2")])) for w in ["x", "boom"]}
             | {"y": lambda: batcher.generate([req("y")])},
         )
-    assert out["x"] == [Generation("X", tokens=1), Generation("X2", tokens=1)]
-    assert out["y"] == [Generation("Y", tokens=1)]
-    assert isinstance(out["boom"], ModelError) and str(out["boom"]) == "echo: boom"
-    assert len(echo.batches[0]) == 5  # merged first, then each caller alone
-    assert sorted(echo.batches[1:]) == [["boom", "boom2"], ["x", "x2"], ["y"]]
+    assert out["x"] == [Generation("X", tokens=3), Generation("X2", tokens=3)]
+    assert out["y"] == [Generation("Y", tokens=3)]
+    assert isinstance(out["boom"], ModelError) and str(out["boom"]) == "echo: scripted failure"
+    assert len(echo.prompts[0]) == 5  # merged first, then each caller alone
+    assert sorted(echo.prompts[1:]) == [["boom", "boom2"], ["x", "x2"], ["y"]]
 
 
 def test_kinds_are_not_mixed_and_max_batch_is_kept() -> None:
-    echo = Echo()
+    echo = echo_policy()
     with BatchingPolicy(echo, window=5.0, max_batch=2) as batcher:
         jobs: dict[str, object] = {w: (lambda w=w: batcher.generate([req(w)])) for w in "abc"}
         jobs["yes"] = lambda: batcher.yes_probability([[Message("user", "?")]] * 2)
         out = in_threads(batcher, jobs)
     assert out["yes"] == [0.25, 0.25] and echo.yes_batches == [2]
-    assert sorted(len(b) for b in echo.batches) == [1, 2]
+    assert sorted(len(b) for b in echo.prompts) == [1, 2]
 
 
 def test_run_many_batches_questions_and_yields_each_as_it_finishes() -> None:
@@ -129,7 +114,7 @@ def test_run_many_batches_questions_and_yields_each_as_it_finishes() -> None:
                 time.sleep(0.5)
             return super().search(query, k)
 
-    policy = RulePolicy()
+    policy = FakePolicy()
     questions = [Question(f"capital of Burkina Faso {i}?", id=f"q{i}", index=i) for i in range(6)]
     with BatchingPolicy(policy, window=0.2) as batcher:
         done = list(
@@ -149,14 +134,14 @@ def test_run_many_batches_questions_and_yields_each_as_it_finishes() -> None:
 
 
 def test_run_many_reports_failures_and_goes_on() -> None:
-    policy = RulePolicy(fail_on="doomed")
+    policy = FakePolicy(fail_on="doomed")
     questions = [Question(t, id=t, index=i) for i, t in enumerate(["fine", "doomed", "  "])]
     done = {
         d.question.id: d
         for d in run_many(
             questions,
             policy=BatchingPolicy(policy),
-            web=AnyWeb([BF]),
+            web=FakeWeb([BF], any_query=True),
             reward=None,
             config=AgentConfig(),
             concurrency=2,
@@ -170,8 +155,8 @@ def test_run_many_reports_failures_and_goes_on() -> None:
 def test_every_search_failing_is_a_failure() -> None:
     [done] = run_many(
         [Question("capital?", id="a")],
-        policy=RulePolicy(),
-        web=AnyWeb([BF], search_error="429 rate limited"),
+        policy=FakePolicy(),
+        web=FakeWeb([BF], any_query=True, search_error="429 rate limited"),
         reward=None,
         config=AgentConfig(max_actions=3),
     )
@@ -185,7 +170,7 @@ def test_concurrency_must_be_positive() -> None:
         list(
             run_many(
                 [],
-                policy=RulePolicy(),
+                policy=FakePolicy(),
                 web=FakeWeb(),
                 reward=None,
                 config=AgentConfig(),

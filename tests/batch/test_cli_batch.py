@@ -6,11 +6,14 @@ from typing import Any
 
 import pytest
 
-from tests.batch.helpers import BF, AnyWeb, LengthScorer, RulePolicy, stub_responder
+from tests.batch.conftest import Cli
+from tests.batch.helpers import stub_responder
+from tests.fakes import BF, FakeBackends, FakePolicy, FakeReward, FakeWeb, flat_ranker
 from tests.models.stub_server import StubServer
-from webqa import api, store
-from webqa.batching import Question
+from webqa import api
 from webqa.cli import main
+from webqa.store import reader
+from webqa.values import Question
 
 
 def lines_of(path: Path) -> list[dict[str, Any]]:
@@ -20,7 +23,7 @@ def lines_of(path: Path) -> list[dict[str, Any]]:
 
 
 def test_bad_lines_are_reported_by_line_and_every_good_question_is_answered(
-    policy: RulePolicy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    policy: FakePolicy, cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     qfile = tmp_path / "q.jsonl"
     qfile.write_text(
@@ -33,7 +36,7 @@ def test_bad_lines_are_reported_by_line_and_every_good_question_is_answered(
         encoding="utf-8",
     )
     out = tmp_path / "answers.jsonl"
-    assert main(["batch", str(qfile), "-o", str(out), "--concurrency", "3"]) == 0
+    assert cli(["batch", str(qfile), "-o", str(out), "--concurrency", "3"]) == 0
     captured = capsys.readouterr()
     reported = [line for line in captured.err.splitlines() if " line " in line]
     assert reported == [
@@ -53,14 +56,15 @@ def test_bad_lines_are_reported_by_line_and_every_good_question_is_answered(
     for key in [("line-2", 2), ("c", 3), ("a", 5)]:
         assert records[key]["error_type"] == "input" and records[key]["answer"] is None
     # run again: nothing to do, nothing duplicated, the bad lines reported again
-    assert main(["batch", str(qfile), "-o", str(out)]) == 0
+    assert cli(["batch", str(qfile), "-o", str(out)]) == 0
     again = capsys.readouterr()
     assert again.out.startswith("0 answered, 0 failed, 3 bad line(s), 3 skipped")
     assert len(lines_of(out)) == 6
 
 
 def test_failed_questions_are_recorded_and_retried_with_retry_failed(
-    policy: RulePolicy,
+    policy: FakePolicy,
+    cli: Cli,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -68,16 +72,16 @@ def test_failed_questions_are_recorded_and_retried_with_retry_failed(
     qfile = tmp_path / "q.txt"
     qfile.write_text("Capital one?\nCapital two?\n", encoding="utf-8")
     out = tmp_path / "q.answers.jsonl"
-    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF], search_error="429"))
-    assert main(["batch", str(qfile), "--max-actions", "2"]) == 0
+    web = FakeWeb([BF], any_query=True, search_error="429")
+    assert main(["batch", str(qfile), "--max-actions", "2"], FakeBackends(policy, web=web)) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("0 answered, 2 failed, 0 bad line(s), 0 skipped")
     assert "line 1 (id line-1): every search failed (1); the last: 429" in captured.err
     assert {r["error_type"] for r in lines_of(out)} == {"search"}
-    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
-    assert main(["batch", str(qfile)]) == 0  # failed is done, unless asked
+    web.search_error = None
+    assert main(["batch", str(qfile)], FakeBackends(policy, web=web)) == 0  # done, unless asked
     assert capsys.readouterr().out.startswith("0 answered, 0 failed, 0 bad line(s), 2 skipped")
-    assert main(["batch", str(qfile), "--retry-failed"]) == 0
+    assert main(["batch", str(qfile), "--retry-failed"], FakeBackends(policy, web=web)) == 0
     assert capsys.readouterr().out.startswith("2 answered, 0 failed, 0 bad line(s), 0 skipped")
     records = lines_of(out)
     assert sorted(r["id"] for r in records) == ["line-1", "line-2"]
@@ -85,16 +89,16 @@ def test_failed_questions_are_recorded_and_retried_with_retry_failed(
 
 
 def test_shards_answer_disjoint_parts_that_cover_the_file(
-    policy: RulePolicy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    policy: FakePolicy, cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     qfile = tmp_path / "q.txt"
     qfile.write_text("".join(f"Capital {i}?\n" for i in range(5)), encoding="utf-8")
     for i in (1, 2):
-        assert main(["batch", str(qfile), "--shard", f"{i}/2"]) == 0
+        assert cli(["batch", str(qfile), "--shard", f"{i}/2"]) == 0
     one = [r["id"] for r in lines_of(tmp_path / "q.answers.1of2.jsonl")]
     two = [r["id"] for r in lines_of(tmp_path / "q.answers.2of2.jsonl")]
     assert sorted(one) == ["line-1", "line-3", "line-5"] and sorted(two) == ["line-2", "line-4"]
-    assert main(["batch", str(qfile), "--shard", "3/2"]) == 1
+    assert cli(["batch", str(qfile), "--shard", "3/2"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == "webqa batch: --shard takes i/N with 1 <= i <= N (e.g. 1/4 ... 4/4), got '3/2'"
 
@@ -107,18 +111,18 @@ def test_a_missing_question_file_is_one_line_and_a_non_zero_exit(
 
 
 def test_answer_many_and_batch_give_the_same_answers_for_the_same_seed(
-    policy: RulePolicy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    policy: FakePolicy, backends: FakeBackends, cli: Cli, tmp_path: Path
 ) -> None:
     questions = [f"What is capital number {i}?" for i in range(4)]
     qfile = tmp_path / "q.txt"
     qfile.write_text("\n".join(questions) + "\n", encoding="utf-8")
-    assert main(["batch", str(qfile), "-n", "2", "--seed", "11", "--concurrency", "2"]) == 0
+    assert cli(["batch", str(qfile), "-n", "2", "--seed", "11", "--concurrency", "2"]) == 0
     from_cli = {r["question"]: r for r in lines_of(tmp_path / "q.answers.jsonl")}
     cli_requests = sorted((r.seed, r.temperature, r.chat[-1].content) for r in policy.requests)
     policy.requests.clear()
     from_api = {
         d.question.text: d
-        for d in api.answer_many(questions, n=2, seed=11, concurrency=3, web=AnyWeb([BF]))
+        for d in api.answer_many(questions, n=2, seed=11, concurrency=3, backends=backends)
     }
     api_requests = sorted((r.seed, r.temperature, r.chat[-1].content) for r in policy.requests)
     assert api_requests == cli_requests  # the very same prompts, seeds and temperatures
@@ -135,11 +139,13 @@ def test_answer_many_and_batch_give_the_same_answers_for_the_same_seed(
         "(seed 12)",
     ]
     assert {d.question.id for d in from_api.values()} == {"0", "1", "2", "3"}
-    assert len(store.recent(100)) == 2 * 2 * 4  # both runs logged, every candidate
+    assert len(reader.recent(100)) == 2 * 2 * 4  # both runs logged, every candidate
 
 
-def test_answer_many_takes_questions_with_ids_and_validates_up_front(policy: RulePolicy) -> None:
-    [done] = api.answer_many([Question("Capital?", id="x7")], web=AnyWeb([BF]), log=False)
+def test_answer_many_takes_questions_with_ids_and_validates_up_front(
+    backends: FakeBackends,
+) -> None:
+    [done] = api.answer_many([Question("Capital?", id="x7")], log=False, backends=backends)
     assert done.question.id == "x7" and done.ok
     with pytest.raises(Exception, match="n must be at least 1"):
         api.answer_many(["q"], n=0)
@@ -148,7 +154,7 @@ def test_answer_many_takes_questions_with_ids_and_validates_up_front(policy: Rul
 
 
 def test_answer_many_takes_a_policy_and_reward_model_object_and_leaves_them_open() -> None:
-    class Closable(RulePolicy):
+    class Closable(FakePolicy):
         closed = False
 
         def close(self) -> None:
@@ -160,9 +166,9 @@ def test_answer_many_takes_a_policy_and_reward_model_object_and_leaves_them_open
             ["Capital one?", "Capital two?"],
             n=2,
             model=rules,
-            reward_model=LengthScorer(),
-            web=AnyWeb([BF]),
-            ranker=lambda query, passages: [0.0] * len(passages),
+            reward_model=FakeReward(),
+            web=FakeWeb([BF], any_query=True),
+            ranker=flat_ranker,
             log=False,
         )
     )
@@ -181,7 +187,7 @@ def test_openai_backend_keeps_k_requests_in_flight(tmp_path: Path) -> None:
                 concurrency=4,
                 model="stub",
                 api_base=server.api_base,
-                web=AnyWeb([BF]),
+                web=FakeWeb([BF], any_query=True),
                 log=False,
             )
         )

@@ -5,16 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from webqa.batch import (
-    AnswerFile,
-    answer_record,
-    default_output,
-    parse_shard,
-    read_questions,
-    read_records,
-)
-from webqa.batching import Answered, Question
+from webqa.answerfile import AnswerFile, answer_record, default_output, read_records
 from webqa.errors import InputError
+from webqa.questionfile import parse_shard, read_questions
+from webqa.runner import Answered
+from webqa.values import Question
 
 
 def write(path: Path, text: str) -> Path:

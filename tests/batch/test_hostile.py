@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,13 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.batch.helpers import RulePolicy
-from webqa import api
-from webqa.batch import MAX_DEPTH, AnswerFile, read_questions
+from tests.batch.conftest import Cli
+from tests.fakes import FakeBackends, FakePolicy
+from webqa.answerfile import AnswerFile
 from webqa.cli import main
 from webqa.errors import InputError, ModelError
-
-pytestmark = pytest.mark.usefixtures("policy")  # tests/batch/conftest.py
+from webqa.questionfile import MAX_DEPTH, read_questions
 
 
 def records_of(path: Path) -> list[dict[str, Any]]:
@@ -52,12 +53,12 @@ def questions(folder: Path, text: str = "Capital one?\nCapital two?\n") -> Path:
     ],
 )
 def test_an_output_that_is_not_an_answer_file_is_refused_and_left_unchanged(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes | None
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes | None
 ) -> None:
     qfile = questions(tmp_path)
     out = tmp_path / name
     if content is None:
-        assert main(["batch", str(qfile), "-o", str(out)]) == 0
+        assert cli(["batch", str(qfile), "-o", str(out)]) == 0
         with open(out, "ab") as f:
             f.write(b"my remark about these answers\n")
         content = out.read_bytes()
@@ -66,7 +67,7 @@ def test_an_output_that_is_not_an_answer_file_is_refused_and_left_unchanged(
     else:
         out.write_bytes(content)
         line = 1
-    assert main(["batch", str(qfile), "-o", str(out)]) == 1
+    assert cli(["batch", str(qfile), "-o", str(out)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip() == (
@@ -79,23 +80,23 @@ def test_an_output_that_is_not_an_answer_file_is_refused_and_left_unchanged(
 
 @pytest.mark.parametrize("content", [b"", b"\n", b"  \n\n"])
 def test_an_empty_existing_output_is_used(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
 ) -> None:
     qfile = questions(tmp_path)
     out = tmp_path / "answers.jsonl"
     out.write_bytes(content)
-    assert main(["batch", str(qfile), "-o", str(out)]) == 0
+    assert cli(["batch", str(qfile), "-o", str(out)]) == 0
     assert capsys.readouterr().out.startswith("2 answered, 0 failed")
     assert sorted(r["id"] for r in records_of(out)) == ["line-1", "line-2"]
 
 
 def test_a_first_record_cut_off_by_a_kill_is_still_recognised(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     qfile = questions(tmp_path)
     out = tmp_path / "answers.jsonl"
     out.write_bytes(b'{"id": "line-1", "line": 1, "question": "Capi')
-    assert main(["batch", str(qfile), "-o", str(out)]) == 0
+    assert cli(["batch", str(qfile), "-o", str(out)]) == 0
     captured = capsys.readouterr()
     assert "dropped a partial last line" in captured.err
     assert captured.out.startswith("2 answered, 0 failed")
@@ -106,7 +107,7 @@ def test_a_first_record_cut_off_by_a_kill_is_still_recognised(
 
 
 def test_hostile_jsonl_lines_become_error_records_naming_file_and_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     qfile = tmp_path / "q.jsonl"
     lines = [
@@ -119,7 +120,7 @@ def test_hostile_jsonl_lines_become_error_records_naming_file_and_line(
     ]
     qfile.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "a.jsonl"
-    assert main(["batch", str(qfile), "-o", str(out)]) == 0
+    assert cli(["batch", str(qfile), "-o", str(out)]) == 0
     captured = capsys.readouterr()
     reported = [line for line in captured.err.splitlines() if " line " in line]
     assert reported == [
@@ -140,7 +141,7 @@ def test_hostile_jsonl_lines_become_error_records_naming_file_and_line(
     assert records[6]["error"] is None and records[6]["note"] == "\ud83d alone"
     assert records[6]["gold"] == ["x"]
     # a rerun reads all of it back: nothing to do, nothing refused or dropped
-    assert main(["batch", str(qfile), "-o", str(out)]) == 0
+    assert cli(["batch", str(qfile), "-o", str(out)]) == 0
     again = capsys.readouterr()
     assert again.out.startswith("0 answered, 0 failed, 5 bad line(s), 1 skipped")
     assert "dropped" not in again.err
@@ -148,25 +149,25 @@ def test_hostile_jsonl_lines_become_error_records_naming_file_and_line(
 
 
 def test_control_characters_in_ids_are_shown_escaped(
-    tmp_path: Path, policy: RulePolicy, capsys: pytest.CaptureFixture[str]
+    cli: Cli, tmp_path: Path, policy: FakePolicy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     policy.fail_on = "Doomed"
     qfile = tmp_path / "q.jsonl"
     qfile.write_text('{"id": "\\u001b[2J\\u001b]0;pwned\\u0007", "question": "Doomed?"}\n')
-    assert main(["batch", str(qfile), "-o", str(tmp_path / "a.jsonl")]) == 0
+    assert cli(["batch", str(qfile), "-o", str(tmp_path / "a.jsonl")]) == 0
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\x07" not in err
     assert "(id \\x1b[2J\\x1b]0;pwned\\x07): rules: scripted failure" in err
 
 
 def test_a_question_file_over_the_size_cap_is_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import webqa.batch
+    import webqa.questionfile
 
-    monkeypatch.setattr(webqa.batch, "MAX_QUESTION_FILE", 1024)
+    monkeypatch.setattr(webqa.questionfile, "MAX_QUESTION_FILE", 1024)
     qfile = questions(tmp_path, "What?\n" * 200)
-    assert main(["batch", str(qfile)]) == 1
+    assert cli(["batch", str(qfile)]) == 1
     assert capsys.readouterr().err.strip() == (
         f"webqa batch: {qfile}: larger than 0 MiB; split it into smaller files"
     )
@@ -176,7 +177,7 @@ def test_a_question_file_over_the_size_cap_is_one_line(
 
 
 def test_an_output_that_cannot_be_written_is_one_line_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     qfile = questions(tmp_path)
     blocker = tmp_path / "a-file"
@@ -194,7 +195,7 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_it(
         fifo: f"{fifo}: is not a regular file; give a file for the output (-o)",
     }
     for out, message in cases.items():
-        assert main(["batch", str(qfile), "-o", str(out)]) == 1
+        assert cli(["batch", str(qfile), "-o", str(out)]) == 1
         captured = capsys.readouterr()
         assert captured.err.startswith(f"webqa batch: {message}"), captured.err
         assert len(captured.err.strip().splitlines()) == 1
@@ -205,23 +206,18 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_it(
 # -- case 16: no lock file is left behind ---------------------------------------------
 
 
-def test_no_lock_file_is_left_after_a_run_a_refusal_or_a_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_lock_file_is_left_after_a_run_a_refusal_or_a_failure(cli: Cli, tmp_path: Path) -> None:
     qfile = questions(tmp_path)
     out = tmp_path / "answers.jsonl"
-    assert main(["batch", str(qfile), "-o", str(out)]) == 0
+    assert cli(["batch", str(qfile), "-o", str(out)]) == 0
     assert leftovers(tmp_path) == []
     (tmp_path / "other").mkdir()
     other = questions(tmp_path / "other", "A different question?\n")
-    assert main(["batch", str(other), "-o", str(out)]) == 1  # refused: answers other questions
+    assert cli(["batch", str(other), "-o", str(out)]) == 1  # refused: answers other questions
     assert leftovers(tmp_path) == []
 
-    def boom(*args: Any, **kwargs: Any) -> Any:
-        raise ModelError("the model exploded")
-
-    monkeypatch.setattr(api, "answer_many", boom)
-    assert main(["batch", str(qfile), "-o", str(tmp_path / "b.jsonl")]) == 1
+    exploding = FakeBackends(ModelError("the model exploded"))
+    assert main(["batch", str(qfile), "-o", str(tmp_path / "b.jsonl")], exploding) == 1
     assert leftovers(tmp_path) == []
 
 
@@ -237,6 +233,44 @@ def test_the_lock_still_keeps_a_second_run_out_and_is_gone_after(tmp_path: Path)
     with AnswerFile.open(out, qf):  # and the next run takes it again
         pass
     assert leftovers(tmp_path) == []
+
+
+def test_a_second_process_is_refused_at_once_in_one_line_naming_the_file(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lock holds between processes (a `webqa batch` in another terminal), not only
+    between two opens in one process."""
+    qfile = questions(tmp_path)
+    out = tmp_path / "a.jsonl"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path\n"
+            "from webqa.answerfile import AnswerFile\n"
+            "from webqa.questionfile import read_questions\n"
+            "with AnswerFile.open(Path(sys.argv[1]), read_questions(Path(sys.argv[2]))):\n"
+            "    print('holding', flush=True)\n"
+            "    sys.stdin.read()\n",
+            str(out),
+            str(qfile),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        started = time.monotonic()
+        assert cli(["batch", str(qfile), "-o", str(out)]) == 1
+        assert time.monotonic() - started < 5  # at once: no waiting for the other run
+        err = capsys.readouterr().err.strip()
+        assert err == f"webqa batch: {out}: another webqa batch is writing this file"
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0
+    assert leftovers(tmp_path) == []
+    assert cli(["batch", str(qfile), "-o", str(out)]) == 0  # and it is free again
 
 
 def test_runs_racing_for_the_lock_never_both_hold_it(tmp_path: Path) -> None:

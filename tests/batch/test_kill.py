@@ -14,7 +14,7 @@ import pytest
 
 from tests.batch.helpers import stub_responder
 from tests.models.stub_server import StubServer
-from webqa import store
+from webqa.store import reader
 from webqa.web.corpus import build_from_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,5 +84,5 @@ def test_sigkill_part_way_then_rerun_answers_every_question_exactly_once(
         assert r["error"] is None
         assert r["answer"] == f"Ouagadougou [1], for: {r['question']}"
         assert r["references"][0]["extract"] == ("Its capital and largest city is Ouagadougou.")
-    logged = {row.question for row in store.recent(100)}
+    logged = {row.question for row in reader.recent(100)}
     assert logged == set(QUESTIONS)

@@ -16,16 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webqa.batch import (
-    AnswerFile,
-    QuestionFile,
-    answer_record,
-    bad_line_record,
-    read_questions,
-    read_records,
-)
-from webqa.batching import Answered
+from webqa.answerfile import AnswerFile, answer_record, bad_line_record, read_records
 from webqa.errors import InputError
+from webqa.questionfile import QuestionFile, read_questions
+from webqa.runner import Answered
 
 SETTINGS = settings(
     max_examples=150,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.browser.conftest import EVEREST, K2, MISSING, NEPAL
 from tests.fakes import FakeWeb
 from webqa.browser.commands import ActionRecord
-from webqa.browser.env import BrowserEnv, EpisodeOverError, Step
+from webqa.browser.env import BrowserEnv, EpisodeOverError, StepResult
+from webqa.browser.page import Page
 from webqa.errors import InputError
 from webqa.values import Quote
 from webqa.web.base import Document
@@ -15,7 +18,7 @@ from webqa.web.base import Document
 Q = "How tall is Mount Everest?"
 
 
-def open_everest(web: FakeWeb, **options: int) -> BrowserEnv:
+def open_everest(web: FakeWeb, **options: Any) -> BrowserEnv:
     env = BrowserEnv(web, window_lines=options.pop("window_lines", 10), **options)
     env.reset(Q)
     env.step("Search highest mountain")
@@ -23,7 +26,7 @@ def open_everest(web: FakeWeb, **options: int) -> BrowserEnv:
     return env
 
 
-def assert_invalid(step: Step, reason: str) -> None:
+def assert_invalid(step: StepResult, reason: str) -> None:
     assert step.info["valid"] is False
     assert step.info["error"] == reason
     assert not step.terminated and not step.truncated
@@ -127,14 +130,29 @@ def test_find_in_page_moves_to_the_next_match_and_wraps(web: FakeWeb) -> None:
     assert env.step("Find in page: mount everest").observation.scroll == 0  # wrapped
 
 
-def test_show_moves_the_view_without_costing_an_action(web: FakeWeb) -> None:
-    env = open_everest(web, window_lines=10)
-    left = env.observation.actions_left
-    obs = env.show("the summit was FIRST reached")  # line 44 of 45, clamped to the last window
-    assert (obs.scroll, obs.actions_left) == (35, left)
-    assert env.show("Fact 12:", context=2).scroll == 16 - 2  # fact 12 is line 16
-    assert env.show("not on this page").scroll == 14  # unchanged
-    assert len(env.trajectory) == 2
+def test_a_page_opened_by_a_link_shows_first_where_opens_at_says(web: FakeWeb) -> None:
+    asked: list[str] = []
+
+    def at(text: str) -> Any:
+        def opens_at(page: Page) -> str:
+            asked.append(page.url)
+            return text
+
+        return opens_at
+
+    env = open_everest(web, window_lines=10, opens_at=at("Fact 12:"))
+    assert asked == [EVEREST]  # the page the link opened, not the results page
+    assert (env.observation.scroll, env.observation.actions_left) == (16 - 1, 98)  # line 16
+    assert env.step("Scrolled up 1").observation.scroll == 5  # from there on, as ever
+    # line 44 of 45: clamped to the last window; text not on the page: the top
+    assert (
+        open_everest(web, window_lines=10, opens_at=at("the summit was FIRST")).observation.scroll
+        == 35
+    )
+    assert (
+        open_everest(web, window_lines=10, opens_at=at("not on this page")).observation.scroll == 0
+    )
+    assert open_everest(web, window_lines=10, opens_at=lambda page: None).observation.scroll == 0
 
 
 def test_find_in_page_not_found_and_link_text(web: FakeWeb) -> None:
@@ -387,74 +405,3 @@ def test_failed_moves_are_not_repeats(web: FakeWeb) -> None:
     env.reset(Q)
     env.step("Clicked on link 0")  # invalid: no page yet
     assert env.observation.repeats == frozenset()
-
-
-def test_guided_grammar_follows_the_browsing_procedure(web: FakeWeb) -> None:
-    env = BrowserEnv(web, window_lines=3)
-    blank = env.reset(Q).constraint(guided=True)
-    assert blank.complete("Search highest mountain")
-    assert not blank.allows("Clicked") and not blank.allows("End: Nonsense")
-    results = env.step("Search highest mountain").observation.constraint(guided=True)
-    assert results.complete("Clicked on link 0")
-    assert not results.allows("Search") and not results.allows("Back")
-    page = env.step("Clicked on link 0").observation
-    guided = page.constraint(guided=True)
-    assert page.page is not None
-    first = page.page.plain.splitlines()[1].split(",")[0]
-    assert guided.complete(f"Quote: {first}")
-    assert guided.complete("Find in page: elevation") and guided.complete("Scrolled down 1")
-    assert not guided.allows("Clicked on link") and not guided.allows("End: Answer")
-    hidden = page.page.plain.splitlines()[-1][:20]  # below the three visible lines
-    assert page.constraint().allows(f"Quote: {hidden}")
-    assert not guided.allows(f"Quote: {hidden}")
-    after = env.step(f"Quote: {first}").observation.constraint(guided=True)
-    assert after.complete("End: Answer") and after.complete("Clicked on link 0")
-    assert after.allows("Search ")
-
-
-def test_guided_quote_starts_at_the_heading_nearest_its_passage() -> None:
-    html = (
-        "<h1>Belize</h1><p>Most people live in the former capital, Belize City.</p>"
-        "<h3>Capital</h3><p>name: Belmopan</p>"
-    )
-    web = FakeWeb([Document("https://x.org/bz", "Belize", html, clean=True)])
-    env = BrowserEnv(web)
-    env.reset("What is the capital of Belize?")
-    env.step("Search Belize")
-    obs = env.step("Clicked on link 0").observation
-    guided = obs.constraint(guided=True, quote_from=[("Capital", "name: Belmopan")])
-    assert guided.complete("Quote: Capital name: Belmopan")
-    assert not guided.allows("Quote: capital, Belize City")  # the earlier "capital"
-    assert not guided.allows("Back")  # a page is quoted before the browser leaves it
-    env.step("Quote: Capital name: Belmopan")
-    again = env.observation.constraint(
-        guided=True, quote_from=[("Capital", "name: Belmopan"), ("Most people", "Most people")]
-    )
-    assert not again.allows("Quote: Capital")  # quoted already: not offered again
-    assert again.complete("Quote: Most people live in the former capital, Belize City.")
-    done = env.observation.constraint(guided=True, quote_from=[("Capital", "name: Belmopan")])
-    assert not done.allows("Quote:") and done.complete("End: Answer")
-    assert done.complete("Back") and done.allows("Search ")  # free to leave a quoted page
-
-
-def test_guided_without_exploring_a_quoted_page_is_quoted_more_or_ended() -> None:
-    html = "<h1>Belize</h1><p>Capital: Belmopan. See <a href='/bc'>Belize City</a>.</p>"
-    html += "<p>Most people live in Belize City.</p>"
-    web = FakeWeb([Document("https://x.org/bz", "Belize", html, clean=True)])
-    env = BrowserEnv(web)
-    env.reset("What is the capital of Belize?")
-    env.step("Search Belize")
-    env.step("Clicked on link 0")
-    passages = [("Capital", "Belmopan."), ("Most people", "Belize City.")]
-    env.step("Quote: Capital: Belmopan.")
-    stay = env.observation.constraint(guided=True, quote_from=passages, explore=False)
-    assert stay.complete("End: Answer") and stay.complete("Quote: Most people live in Belize City.")
-    for leave in ("Clicked on link 0", "Back", "Search Belize City"):
-        assert not stay.allows(leave), leave
-    free = env.observation.constraint(guided=True, quote_from=passages)  # explore: the default
-    assert free.complete("Clicked on link 0")
-    env.step("Quote: Most people live in Belize City.")
-    last = env.observation.constraint(guided=True, quote_from=passages, explore=False)
-    assert last.complete("End: Answer") and last.forced("") == "End: Answer"
-    assert last.only() == "End: Answer"  # the agent takes it without asking the model
-    assert stay.only() is None and free.only() is None

@@ -12,7 +12,7 @@ def test_all_is_exactly_the_public_api() -> None:
     assert set(webqa.browser.__all__) == {
         "ActionRecord", "Back", "BrowserEnv", "ClickLink", "Command", "CommandConstraint",
         "End", "EpisodeOverError", "FindInPage", "InvalidCommandError", "Link", "Observation",
-        "Page", "Quote", "QuoteText", "Scroll", "Search", "Step", "Top", "format_command",
+        "Page", "Quote", "QuoteText", "Scroll", "Search", "StepResult", "Top", "format_command",
         "match_quote", "page_from_document", "page_from_html", "page_from_text",
         "parse_command", "render_observation", "search_results_page",
     }  # fmt: skip

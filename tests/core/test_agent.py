@@ -4,51 +4,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from tests.fakes import FakeWeb
-from webqa.agent import AgentConfig, Event, Result, agreements, best_index, run_question
+from tests.fakes import BF, FakeReward, FakeWeb, scripted_policy
+from webqa.agent import AgentConfig, run_question
 from webqa.answering import NOT_IN_QUOTES, NOTHING_FOUND
-from webqa.models.base import Chat, Generation, GenerationRequest
-from webqa.values import Quote
+from webqa.procedure import Free, Guided
+from webqa.ranking import agreements, best_index, choose
+from webqa.values import Candidate, Event, Result
 from webqa.web.base import Document, SearchResult
-
-BF = Document(
-    url="https://example.org/bf",
-    title="Burkina Faso",
-    body="<html><body><h1>Burkina Faso</h1><p>Burkina Faso is a landlocked country in West"
-    " Africa. Its capital and largest city is Ouagadougou.</p></body></html>",
-    clean=True,
-)
-
-
-class ScriptedPolicy:
-    """Plays fixed browsing commands (one list per episode: the command for each step,
-    found by the request's seed, ``episode * 1000 + step``) and fixed answers. A step the
-    agent takes without asking (the guided first search, a step with one admissible
-    command) skips its script entry."""
-
-    name = "scripted"
-
-    def __init__(self, scripts: list[list[str]], answers: list[str]) -> None:
-        self.scripts = [list(s) for s in scripts]
-        self.answers = list(answers)
-        self.batches: list[int] = []
-        self.requests: list[GenerationRequest] = []
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        self.batches.append(len(requests))
-        self.requests.extend(requests)
-        out = []
-        for r in requests:
-            if r.chat[0].content.startswith("You answer questions by browsing"):
-                episode, step = divmod(r.seed if r.seed is not None else 0, 1000)
-                out.append(Generation(self.scripts[episode][step], tokens=5))
-            else:
-                out.append(Generation(self.answers.pop(0), tokens=10))
-        return out
-
-    def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
-        return [0.5 for _ in chats]
-
 
 GOOD = [
     "Search Burkina Faso capital",
@@ -59,7 +21,7 @@ GOOD = [
 
 
 def test_scripted_policy_drives_the_loop_to_a_cited_answer() -> None:
-    policy = ScriptedPolicy([GOOD], ["The capital is Ouagadougou [1]. See also [4]."])
+    policy = scripted_policy([GOOD], ["The capital is Ouagadougou [1]. See also [4]."])
     events: list[Event] = []
     result = run_question(
         "What is the capital of Burkina Faso?",
@@ -91,7 +53,7 @@ def test_scripted_policy_drives_the_loop_to_a_cited_answer() -> None:
 
 def test_invalid_commands_are_recorded_and_counted() -> None:
     script = ["Open the page please", *GOOD]
-    policy = ScriptedPolicy([script], ["Ouagadougou [1]."])
+    policy = scripted_policy([script], ["Ouagadougou [1]."])
     result = run_question("capital?", policy=policy, web=FakeWeb([BF]), reward=None)
     cand = result.candidates[0]
     assert cand.invalid_actions == 1
@@ -99,13 +61,13 @@ def test_invalid_commands_are_recorded_and_counted() -> None:
 
 
 def test_no_quotes_means_nothing_found_and_no_answer_call() -> None:
-    policy = ScriptedPolicy([["Search capital", "Top"]], [])
+    policy = scripted_policy([["Search capital", "Top"]], [])
     result = run_question(
         "capital?",
         policy=policy,
         web=FakeWeb([BF]),
         reward=None,
-        config=AgentConfig(max_actions=2, guided=False),
+        config=AgentConfig(max_actions=2),
     )
     assert result.answer == NOTHING_FOUND
     assert result.references == ()
@@ -114,7 +76,7 @@ def test_no_quotes_means_nothing_found_and_no_answer_call() -> None:
 
 
 def test_limit_with_quotes_in_hand_still_answers() -> None:
-    policy = ScriptedPolicy([GOOD[:3]], ["Ouagadougou [1]."])
+    policy = scripted_policy([GOOD[:3]], ["Ouagadougou [1]."])
     result = run_question(
         "capital?",
         policy=policy,
@@ -126,33 +88,25 @@ def test_limit_with_quotes_in_hand_still_answers() -> None:
     assert result.answer == "Ouagadougou [1]."
 
 
-class LengthScorer:
-    """A known scorer: longer answers score higher."""
-
-    name = "length"
-
-    def score(self, question: str, quotes: Sequence[Quote], answer: str) -> float:
-        return float(len(answer))
-
-
 def test_best_of_n_batches_episodes_and_picks_the_argmax() -> None:
     answers = [
         "Ouagadougou [1].",
         "A much longer answer: the city of Ouagadougou [1].",
         "Largest city [1].",
     ]
-    policy = ScriptedPolicy([list(GOOD), list(GOOD), list(GOOD)], answers)
+    policy = scripted_policy([list(GOOD), list(GOOD), list(GOOD)], answers)
+    scorer = FakeReward()
     result = run_question(
         "capital?",
         policy=policy,
         web=FakeWeb([BF]),
-        reward=LengthScorer(),
+        reward=scorer,
         n=3,
         config=AgentConfig(temperature=0.8),
     )
-    # search, quote, end, then 3 answers, each batched; the click (the results page's one
-    # link, the only command the grammar admits there) is taken without asking
-    assert policy.batches == [3, 3, 3, 3]
+    # search, click, quote, end, then 3 answers, each batched
+    assert policy.batches == [3, 3, 3, 3, 3]
+    assert scorer.calls == [answers]  # every candidate scored in one call
     assert [s.command for s in result.candidates[0].steps] == GOOD
     # episode 0 stays greedy, browsing and answering; the others sample
     assert [r.temperature for r in policy.requests[:3]] == [0.0, 0.8, 0.8]
@@ -162,27 +116,15 @@ def test_best_of_n_batches_episodes_and_picks_the_argmax() -> None:
     assert [c.score for c in result.candidates] == [float(len(a)) for a in answers]
 
 
-class TableScorer:
-    """A known scorer: each answer's score is looked up."""
-
-    name = "table"
-
-    def __init__(self, table: dict[str, float]) -> None:
-        self.table = table
-
-    def score(self, question: str, quotes: Sequence[Quote], answer: str) -> float:
-        return self.table[answer]
-
-
 def test_a_sampled_answer_replaces_the_greedy_one_only_when_clearly_better() -> None:
     greedy, sampled = "Ouagadougou [1].", "The capital is Ouagadougou, the largest city [1]."
 
     def best(margin: float, prior: float = 0.3) -> Result:
         return run_question(
             "capital?",
-            policy=ScriptedPolicy([list(GOOD)] * 2, [greedy, sampled]),
+            policy=scripted_policy([list(GOOD)] * 2, [greedy, sampled]),
             web=FakeWeb([BF]),
-            reward=TableScorer({greedy: 0.5, sampled: 0.5 + margin}),
+            reward=FakeReward({greedy: 0.5, sampled: 0.5 + margin}),
             n=2,
             config=AgentConfig(temperature=0.8, greedy_prior=prior),
         )
@@ -197,6 +139,20 @@ def test_best_index_prefers_first_on_ties_and_ignores_missing() -> None:
     assert best_index([1.0, 3.0, 3.0]) == 1
     assert best_index([None, 0.5, None]) == 1
     assert best_index([None, None]) == 0
+
+
+def scored(score: float | None, agreement: float | None = None) -> Candidate:
+    return Candidate("a", (), (), (), "answer", 0, score, 1.0, agreement)
+
+
+def test_choose_adds_the_greedy_prior_and_the_weighted_agreement() -> None:
+    three = [scored(0.5, 0.0), scored(0.7, 0.0), scored(0.6, 1.0)]
+    assert choose(three) == 1  # the highest reward
+    assert choose(three, greedy_prior=0.3) == 0  # 0.8: the greedy episode keeps its place
+    assert choose(three, greedy_prior=0.1) == 1  # 0.6 < 0.7
+    assert choose(three, consensus=0.2) == 2  # 0.6 + 0.2 x 1.0
+    assert choose([scored(None), scored(0.1)], greedy_prior=0.3) == 1  # unscored: lowest
+    assert choose([scored(None), scored(None)]) == 0
 
 
 FACTS = Document(
@@ -216,7 +172,7 @@ def belmopan_ranker(question: str, passages: Sequence[str]) -> list[float]:
 
 def test_guided_quotes_start_at_the_ranked_passages_and_end_at_a_sentence() -> None:
     script = ["(the question)", "Clicked on link 0", "Quote: Capital name: Belmopan"]
-    policy = ScriptedPolicy([script], ["Belmopan [1]."])
+    policy = scripted_policy([script], ["Belmopan [1]."])
     result = run_question(
         "What is the capital of Belize?",
         policy=policy,
@@ -224,8 +180,7 @@ def test_guided_quotes_start_at_the_ranked_passages_and_end_at_a_sentence() -> N
             [FACTS], {"What is the capital of Belize?": [SearchResult("Belize", FACTS.url, "")]}
         ),
         reward=None,
-        config=AgentConfig(shortlist=1),
-        ranker=belmopan_ranker,
+        procedure=Guided(belmopan_ranker),
     )
     assert [r.extract for r in result.references] == ["Capital\nname: Belmopan"]
     # the question is the first query (no model call), the prompt shows the guided example
@@ -267,14 +222,13 @@ LONG = Document(
 def test_guided_page_opens_at_its_best_passage_and_long_sections_quote_sentences() -> None:
     quote = "Quote: The capital moved to Belmopan in 1970."
     script = ["(the question)", "Clicked on link 0", quote]
-    policy = ScriptedPolicy([script], ["Belmopan [1]."])
+    policy = scripted_policy([script], ["Belmopan [1]."])
     run_question(
         "When did the capital move?",
         policy=policy,
         web=FakeWeb([LONG], {"When did the capital move?": [SearchResult("Belize", LONG.url, "")]}),
         reward=None,
-        config=AgentConfig(shortlist=1),
-        ranker=belmopan_ranker,
+        procedure=Guided(belmopan_ranker),
     )
     seen = policy.requests[0].chat[-1].content
     window = seen.split("●Text\n")[1]
@@ -282,7 +236,7 @@ def test_guided_page_opens_at_its_best_passage_and_long_sections_quote_sentences
     # guided: the page comes before the quotes and past actions, in a shorter window
     assert seen.index("●Text") < seen.index("●Quotes") < seen.index("●Past actions")
     shown = window.split("●Quotes")[0].splitlines()
-    assert len(shown) == AgentConfig().guided_window_lines < AgentConfig().window_lines
+    assert len(shown) == Guided(belmopan_ranker).window_lines < Free().window_lines
     assert "Filler sentence number 0 " not in seen
     on_page = policy.requests[0].constraint
     assert on_page is not None
@@ -292,19 +246,18 @@ def test_guided_page_opens_at_its_best_passage_and_long_sections_quote_sentences
 
 def test_an_answer_that_adds_nothing_from_its_quotes_becomes_a_decline() -> None:
     answers = ["The capital is Bobo-Dioulasso [1].", "The capital is [1].", "Ouagadougou [1]."]
-    policy = ScriptedPolicy([list(GOOD)] * 3, answers)
+    policy = scripted_policy([list(GOOD)] * 3, answers)
     result = run_question(
         "What is the capital?",
         policy=policy,
         web=FakeWeb([BF]),
-        reward=LengthScorer(),
+        reward=FakeReward(),
         n=3,
-        config=AgentConfig(redraft=False),
     )
     assert [c.answer for c in result.candidates] == [NOT_IN_QUOTES, NOT_IN_QUOTES, answers[2]]
     kept = run_question(
         "What is the capital?",
-        policy=ScriptedPolicy([list(GOOD)], answers[:1]),
+        policy=scripted_policy([list(GOOD)], answers[:1]),
         web=FakeWeb([BF]),
         reward=None,
         config=AgentConfig(abstain=False),
@@ -317,22 +270,37 @@ def test_an_answer_that_cites_without_saying_anything_is_written_again() -> None
 
     drafts = ["The capital is [1].", "The capital is Bobo-Dioulasso [1]."]
     redrafts = ["The capital is Ouagadougou [1].", "The capital is Bobo [1]."]
-    policy = ScriptedPolicy([list(GOOD)] * 2, drafts + redrafts)
+    policy = scripted_policy([list(GOOD)] * 2, drafts + redrafts)
+    question = "What is the capital?"
+    web = FakeWeb([BF], {question: [SearchResult(BF.title, BF.url, "")]})
+    guided = Guided(lambda q, passages: [float("Ouagadougou" in p) for p in passages])
     result = run_question(
-        "What is the capital?",
+        question,
         policy=policy,
-        web=FakeWeb([BF]),
-        reward=LengthScorer(),
+        web=web,
+        reward=FakeReward(),
         n=2,
         config=AgentConfig(temperature=0.4),
+        procedure=guided,
     )
     # both drafts add nothing their quote says; the first redraft states the quoted
     # capital and is kept, the second names a city no quote mentions and is not
     assert [c.answer for c in result.candidates] == [redrafts[0], NOT_IN_QUOTES]
+    assert all(c.references[0].extract == GOOD[2][len("Quote: ") :] for c in result.candidates)
     again = policy.requests[-2:]
     assert all(isinstance(r.constraint, CitedClaims) for r in again)
     assert again[0].constraint is not None and not again[0].constraint.allows("The capital is [")
     assert again[0].constraint.allows("The capital is Ouagadougou [1]")
+    # the free procedure does not redraft: the same drafts are withdrawn
+    free = run_question(
+        question,
+        policy=scripted_policy([list(GOOD)] * 2, drafts + redrafts),
+        web=web,
+        reward=FakeReward(),
+        n=2,
+        config=AgentConfig(temperature=0.4),
+    )
+    assert [c.answer for c in free.candidates] == [NOT_IN_QUOTES, NOT_IN_QUOTES]
 
 
 def test_agreements_measure_shared_new_keywords() -> None:
@@ -357,9 +325,9 @@ def test_best_of_n_leans_to_the_answer_most_episodes_found() -> None:
     def run(consensus: float) -> Result:
         return run_question(
             "capital?",
-            policy=ScriptedPolicy([list(GOOD)] * 3, list(answers)),
+            policy=scripted_policy([list(GOOD)] * 3, list(answers)),
             web=FakeWeb([BF]),
-            reward=LengthScorer(),
+            reward=FakeReward(),
             n=3,
             config=AgentConfig(temperature=0.8, consensus=consensus),
         )
@@ -382,9 +350,16 @@ def test_agent_config_sampling_temperature_by_backend() -> None:
     )
     single = api.agent_config(None, n=1, max_actions=10, temperature=None, seed=0)
     told = api.agent_config(None, n=4, max_actions=10, temperature=0.7, seed=0)
-    assert (local.temperature, local.guided, local.shortlist) == (0.4, True, 3)
-    assert (served.temperature, served.guided) == (0.8, False)
-    assert (single.temperature, single.shortlist) == (0.0, 1)
+    assert (local.temperature, served.temperature, single.temperature) == (0.4, 0.8, 0.0)
     assert told.temperature == 0.7
     with pytest.raises(InputError):
         api.agent_config(None, n=0, max_actions=10, temperature=None, seed=0)
+
+
+def test_a_served_model_browses_free_and_a_local_one_guided() -> None:
+    from webqa import api
+
+    assert isinstance(api.browsing_procedure("http://127.0.0.1:1/v1", belmopan_ranker), Free)
+    guided = api.browsing_procedure(None, belmopan_ranker)
+    assert isinstance(guided, Guided) and guided.ranker is belmopan_ranker
+    assert isinstance(api.browsing_procedure(None, None), Guided)  # MiniLM, loaded on use

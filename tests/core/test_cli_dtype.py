@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.batch.helpers import BF, AnyWeb, RulePolicy
+from tests.fakes import FakeBackends, FakePolicy
 from webqa import api
 from webqa.cli import main
 from webqa.errors import ModelError
@@ -82,22 +81,12 @@ def test_load_policy_passes_the_dtype_and_keys_its_cache_by_it(
         api.answer_many(["q"])  # at the call, not per question
 
 
-def test_batch_passes_dtype_through(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    seen: list[Any] = []
-
-    def load_policy(*args: Any, **kwargs: Any) -> RulePolicy:
-        seen.append(kwargs.get("dtype"))
-        return RulePolicy()
-
-    monkeypatch.setattr(api, "load_policy", load_policy)
-    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
-    monkeypatch.setattr(api, "passage_ranker", lambda: lambda q, ps: [0.0] * len(ps))
+def test_batch_passes_dtype_through(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    backends = FakeBackends()
     questions = tmp_path / "q.txt"
     questions.write_text("What is the capital of Burkina Faso?\n", encoding="utf-8")
-    assert main(["batch", str(questions), "--dtype", "int8"]) == 0
-    assert seen == ["int8"]
+    assert main(["batch", str(questions), "--dtype", "int8"], backends) == 0
+    assert backends.asked("policy", "dtype") == ["int8"]
     assert capsys.readouterr().out.startswith("1 answered, 0 failed")
 
 
@@ -108,7 +97,7 @@ class LazyLocal(LocalPolicy):
     def __init__(self, choice: Choice) -> None:
         super().__init__("smollm2-135m", dtype="auto", threads=choice.threads)
         self.choice = choice
-        self.rules = RulePolicy()
+        self.rules = FakePolicy()
 
     def load(self) -> None:
         self.hardware = self.choice
@@ -118,44 +107,25 @@ class LazyLocal(LocalPolicy):
         return self.rules.generate(requests)
 
 
-def fake_ask(monkeypatch: pytest.MonkeyPatch, policy: Any) -> list[Any]:
-    calls: list[Any] = []
-
-    def load_policy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs.get("dtype"))
-        return policy
-
-    monkeypatch.setattr(api, "load_policy", load_policy)
-    monkeypatch.setattr(api, "open_web", lambda **k: AnyWeb([BF]))
-    monkeypatch.setattr(api, "passage_ranker", lambda: lambda q, ps: [0.0] * len(ps))
-    return calls
-
-
-def test_ask_json_reports_the_hardware_choice(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_ask_json_reports_the_hardware_choice(capsys: pytest.CaptureFixture[str]) -> None:
     choice = Choice("int8", "probe", EPYC, 2)
-    calls = fake_ask(monkeypatch, LazyLocal(choice))
-    assert main(["ask", "What is the capital of Burkina Faso?", "--json", "--dtype", "auto"]) == 0
+    backends = FakeBackends(LazyLocal(choice))
+    argv = ["ask", "What is the capital of Burkina Faso?", "--json", "--dtype", "auto"]
+    assert main(argv, backends) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["hardware"] == json.loads(json.dumps(choice.to_dict()))
     assert data["hardware"]["precision"] == "int8" and data["hardware"]["threads"] == 2
-    assert set(calls) == {"auto"}
+    assert set(backends.asked("policy", "dtype")) == {"auto"}
 
 
-def test_ask_json_has_no_hardware_for_a_server_model(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    fake_ask(monkeypatch, RulePolicy())
-    assert main(["ask", "What is the capital of Burkina Faso?", "--json"]) == 0
+def test_ask_json_has_no_hardware_for_a_server_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "What is the capital of Burkina Faso?", "--json"], FakeBackends()) == 0
     assert json.loads(capsys.readouterr().out)["hardware"] is None
 
 
-def test_ask_verbose_says_what_precision_ran_and_why(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    fake_ask(monkeypatch, LazyLocal(Choice("int8", "probe", EPYC, 2)))
-    assert main(["ask", "What is the capital of Burkina Faso?", "--verbose"]) == 0
+def test_ask_verbose_says_what_precision_ran_and_why(capsys: pytest.CaptureFixture[str]) -> None:
+    backends = FakeBackends(LazyLocal(Choice("int8", "probe", EPYC, 2)))
+    assert main(["ask", "What is the capital of Burkina Faso?", "--verbose"], backends) == 0
     err = capsys.readouterr().err
     expected = "model smollm2-135m: int8 (probe; AVX2, 2 threads, AMD EPYC)"
     assert [line for line in err.splitlines() if line.startswith("model ")] == [expected]
@@ -170,7 +140,7 @@ def test_hardware_line_names_the_reason() -> None:
     )
     policy.hardware = Choice("float32", "override", EPYC, 1)
     assert "(--dtype float32; " in (hardware_line(policy, "float32") or "")
-    assert hardware_line(RulePolicy()) is None
+    assert hardware_line(FakePolicy()) is None
 
 
 def test_hardware_line_names_webqa_dtype(monkeypatch: pytest.MonkeyPatch) -> None:

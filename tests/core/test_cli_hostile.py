@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeBackends
 from tests.hostile_server import HostileServer
 from webqa import demos as demos_module
 from webqa.cli import main
@@ -71,15 +72,18 @@ def one_error_line(err: str, command: str = "browse") -> str:
 # -- the top-level handler ------------------------------------------------------------
 
 
+BOOM = "boom happened\nsecond line of the message"
+
+
 def _explode(*args: object, **kwargs: object) -> ZimWeb:
-    raise ZeroDivisionError("boom happened\nsecond line of the message")
+    raise ZeroDivisionError(BOOM)
 
 
 def test_unexpected_error_is_one_line_and_exit_2(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], zim: Path
+    capsys: pytest.CaptureFixture[str], zim: Path
 ) -> None:
-    monkeypatch.setattr("webqa.api.open_web", _explode)
-    assert main(["search", "x", "--zim", str(zim)]) == 2
+    exploding = FakeBackends(web=ZeroDivisionError(BOOM))
+    assert main(["search", "x", "--zim", str(zim)], exploding) == 2
     captured = capsys.readouterr()
     assert captured.err.strip() == (
         "webqa search: unexpected error: ZeroDivisionError: boom happened; "
@@ -100,24 +104,18 @@ def test_unexpected_error_is_one_line_and_exit_2(
 def test_debug_shows_the_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
-    monkeypatch.setattr("webqa.api.open_web", _explode)
     monkeypatch.setattr("webqa.web.corpus.build_from_folder", _explode)
     if "--debug" not in argv:
         monkeypatch.setenv("WEBQA_DEBUG", "1")
-    assert main(argv) == 2
+    assert main(argv, FakeBackends(web=ZeroDivisionError(BOOM))) == 2
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err
     assert "ZeroDivisionError: boom happened" in err
 
 
-def test_os_errors_are_one_line_naming_the_path(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    def denied(**kwargs: object) -> ZimWeb:
-        raise PermissionError(13, "Permission denied", "/srv/private/thing.zim")
-
-    monkeypatch.setattr("webqa.api.open_web", denied)
-    assert main(["search", "x", "--zim", "whatever.zim"]) == 1
+def test_os_errors_are_one_line_naming_the_path(capsys: pytest.CaptureFixture[str]) -> None:
+    denied = PermissionError(13, "Permission denied", "/srv/private/thing.zim")
+    assert main(["search", "x", "--zim", "whatever.zim"], FakeBackends(web=denied)) == 1
     err = capsys.readouterr().err.strip()
     assert err == "webqa search: Permission denied: /srv/private/thing.zim"
 
@@ -616,11 +614,11 @@ def test_a_warning_is_one_line_without_python_s_source_line(zim: Path, tmp_path:
         "from webqa import api, cli\n"
         "from webqa.web.cache import CacheWarning\n"
         "from webqa.web.zimweb import ZimWeb\n"
-        "def warn_then_open(**kwargs):\n"
-        "    warnings.warn('the fetch cache X is damaged; set aside as Y', CacheWarning)\n"
-        "    return ZimWeb(sys.argv[1])\n"
-        "api.open_web = warn_then_open\n"
-        "sys.exit(cli.main(['search', 'capital', '--zim', sys.argv[1]]))\n"
+        "class Warning(api.Backends):\n"
+        "    def web(self, **kwargs):\n"
+        "        warnings.warn('the fetch cache X is damaged; set aside as Y', CacheWarning)\n"
+        "        return ZimWeb(sys.argv[1])\n"
+        "sys.exit(cli.main(['search', 'capital', '--zim', sys.argv[1]], Warning()))\n"
     )
     env = {**os.environ, "WEBQA_HOME": str(tmp_path / "home")}
     done = subprocess.run(

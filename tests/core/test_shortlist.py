@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.fakes import FakeWeb
 from webqa.browser.env import BrowserEnv
 from webqa.browser.page import page_from_html, page_from_text
+from webqa.procedure import guided_grammar
 from webqa.shortlist import Shortlister
 from webqa.text import keyword_overlap
 from webqa.web.base import Document, SearchResult
@@ -43,14 +46,14 @@ SECTIONS = (
 
 def test_the_passage_with_the_questions_keywords_ranks_first_and_headings_are_context() -> None:
     page = page_from_html("zim://c/Guatemala", SECTIONS, title="Guatemala", simplify=False)
-    ranked = Shortlister("What is the currency of Guatemala?", flat)._rank(page)
+    ranked = Shortlister("What is the currency of Guatemala?", flat)(page)
     assert ranked is not None
     # a short section is quoted whole, from its heading
     first_line = "Currency: quetzales (GTQ) per US dollar -"
     last = "Exchange rates 2024: 7.759 (2024 est.)"
     assert ranked.starts == [(f"Exchange rates\n{first_line}", last)]
     assert ranked.focus == "Currency: quetzales (GTQ) per US dollar -"  # its first line
-    capital = Shortlister("Which city is the capital?", flat, shortlist=2)._rank(page)
+    capital = Shortlister("Which city is the capital?", flat)(page, 2)
     assert capital is not None and capital.starts[0] == (
         "Capital\nname: Guatemala City",
         "name: Guatemala City",
@@ -62,7 +65,7 @@ def test_plain_text_pages_take_a_short_line_above_as_the_heading() -> None:
     page = page_from_text(
         "file:///t.txt", "Intro line.\nCapital\nname: Belmopan\nMore text here.", "t"
     )
-    ranked = Shortlister("Which city is the capital?", flat)._rank(page)
+    ranked = Shortlister("Which city is the capital?", flat)(page)
     assert ranked is not None
     assert ranked.starts == [
         ("name: Belmopan", "name: Belmopan"),
@@ -78,9 +81,9 @@ def test_a_short_section_is_quoted_from_its_heading_even_when_its_lines_repeat_t
     env.reset("What is the currency of Guatemala?")
     env.step("Search q")
     obs = env.step("Clicked on link 0").observation
-    ranked = Shortlister(obs.question, flat)(obs)
+    ranked = Shortlister(obs.question, flat)(obs.page)
     assert ranked is not None
-    guided = obs.constraint(guided=True, quote_from=ranked.starts, quote_to=ranked.ends)
+    guided = guided_grammar(obs, ranked)
     whole = "Exchange rates Currency: quetzales (GTQ) per US dollar - Exchange rates 2024: 7.759"
     assert guided.complete(f"Quote: {whole} (2024 est.)")
     assert not guided.allows("Quote: Exchange rates 2024")  # the last line alone
@@ -98,10 +101,29 @@ def test_on_a_long_page_only_the_passages_sharing_keywords_reach_the_ranker() ->
         seen.append(len(passages))
         return [0.0 for _ in passages]
 
-    ranked = Shortlister("What is the capital of Mali?", counting)._rank(page)
+    ranked = Shortlister("What is the capital of Mali?", counting)(page)
     assert ranked is not None and ranked.starts[0][0] == "Capital\nname: Bamako, on the Niger"
     assert seen and max(seen) == Shortlister.PREFILTER  # not all 151 sections
     short = page_from_html("zim://c/M", "<h1>M</h1><p>One line here about it.</p>", title="M")
     seen.clear()
-    Shortlister("What is M?", counting)._rank(short)
+    Shortlister("What is M?", counting)(short)
     assert seen and set(seen) == {1}  # a short page is ranked whole
+
+
+def test_a_page_is_ranked_once_for_all_the_episodes_stepping_at_once() -> None:
+    page = page_from_html("zim://c/Guatemala", SECTIONS, title="Guatemala", simplify=False)
+    calls: list[int] = []
+
+    def slow(question: str, passages: Sequence[str]) -> list[float]:
+        calls.append(len(passages))
+        time.sleep(0.05)  # long enough for the other threads to ask meanwhile
+        return [0.0 for _ in passages]
+
+    Shortlister("What is the currency of Guatemala?", slow)(page)
+    once = len(calls)
+    calls.clear()
+    shortlister = Shortlister("What is the currency of Guatemala?", slow)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ranked = list(pool.map(lambda k: shortlister(page, k), [1, 1, 3, 3]))
+    assert len(calls) == once  # ranked by one thread; the others waited for it
+    assert ranked[0] == ranked[1] and ranked[2] == ranked[3] and ranked[0] is not None

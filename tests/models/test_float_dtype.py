@@ -14,7 +14,7 @@ from webqa.errors import ModelError
 from webqa.models import hardware
 from webqa.models.embed import Embedder
 from webqa.models.hardware import Choice, CpuInfo
-from webqa.models.reward import HFRewardModel
+from webqa.models.hf_reward import HFRewardModel
 
 CPU = CpuInfo("test CPU", 2, (), None, None)
 TEXTS = ["Canberra is the capital of Australia.", "Sydney is a large city.", "x"]
@@ -72,6 +72,6 @@ def test_the_hf_reward_model_follows_the_machine(
 ) -> None:
     machine_chooses(monkeypatch, precision)
     model = HFRewardModel(tiny_model(tmp_path / "rm", 1), max_length=48)
-    score = model.score("What is the capital of Australia?", QUOTES, "Canberra [1].")
+    (score,) = model.score("What is the capital of Australia?", [(QUOTES, "Canberra [1].")])
     assert isinstance(score, float) and math.isfinite(score)
     assert weights_dtype(model._model) == {f"torch.{expected}"}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import math
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.models.stub_server import Reply, StubServer
@@ -110,6 +112,26 @@ def test_persistent_500_raises_a_one_line_model_error() -> None:
         f"model server {server.api_base}/chat/completions answered 500: scripted failure (3 tries)"
     )
     assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("date", [False, True])
+def test_retry_after_is_honoured_as_seconds_or_an_http_date(date: bool) -> None:
+    """The one retry policy (webqa.retry): an HTTP date is waited for too (it used to be
+    ignored for the backoff's 0.01 s)."""
+    retry_after = email.utils.formatdate(time.time() + 3, usegmt=True) if date else "1"
+    sent: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(time.monotonic())
+        if len(sent) == 1:
+            return httpx.Response(429, headers={"Retry-After": retry_after}, json={})
+        return httpx.Response(200, json={"choices": [{"message": {"content": "ok"}}]})
+
+    options: dict[str, Any] = {"backoff": 0.01, "transport": httpx.MockTransport(handler)}
+    with OpenAIPolicy("m", api_base="http://model.test/v1", **options) as policy:
+        [generation] = policy.generate([GenerationRequest(chat("x"))])
+    assert generation.text == "ok"
+    assert len(sent) == 2 and 0.95 <= sent[1] - sent[0] < 3.5  # a date: 2-3 s from now
 
 
 def test_a_client_error_is_not_retried() -> None:

@@ -7,19 +7,14 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from webqa import api
 from webqa.errors import ModelError
 from webqa.models import embed
 from webqa.models.base import Chat, Generation, GenerationRequest, RewardModel
 from webqa.models.embed import Embedder
-from webqa.models.reward import (
-    GroundingScorer,
-    HFRewardModel,
-    find_citations,
-    is_decline,
-    load_reward_model,
-    remove_citations,
-    split_sentences,
-)
+from webqa.models.grounding import GroundingScorer
+from webqa.models.hf_reward import HFRewardModel
+from webqa.text import find_citations, is_decline, remove_citations, split_sentences
 from webqa.values import Quote
 
 QUESTION = "What is the capital of Australia?"
@@ -55,11 +50,13 @@ class Judge:
         self.answers = answers
         self.default = default
         self.chats: list[Chat] = []
+        self.calls = 0
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         raise AssertionError("the scorer only asks yes/no questions")
 
     def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
+        self.calls += 1
         self.chats.extend(chats)
         out = []
         for chat in chats:
@@ -67,6 +64,12 @@ class Judge:
             hits = [p for word, p in self.answers.items() if word in statement]
             out.append(hits[0] if hits else self.default)
         return out
+
+
+def one(scorer: RewardModel, quotes: Sequence[Quote], answer: str) -> float:
+    """``scorer``'s score for one answer to QUESTION."""
+    (score,) = scorer.score(QUESTION, [(quotes, answer)])
+    return score
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +136,7 @@ def test_is_decline() -> None:
 
 def test_supported_beats_uncited_unsupported_and_missing(scorer: GroundingScorer) -> None:
     scores = {
-        name: scorer.score(QUESTION, QUOTES, answer)
+        name: one(scorer, QUOTES, answer)
         for name, answer in [
             ("supported", SUPPORTED),
             ("uncited", UNCITED),
@@ -174,7 +177,7 @@ def test_short_and_declining_sentences_are_not_claims(scorer: GroundingScorer) -
     assert [s.claim for s in details.sentences] == [True, False]
     assert details.uncited == 0
     heading = scorer.details(QUESTION, QUOTES, "Short answer:\n" + SUPPORTED)
-    assert heading.score == pytest.approx(scorer.score(QUESTION, QUOTES, SUPPORTED))
+    assert heading.score == pytest.approx(one(scorer, QUOTES, SUPPORTED))
     terse = scorer.details(QUESTION, QUOTES, "Canberra.")  # short, yet the whole answer
     assert ([s.claim for s in terse.sentences], terse.uncited) == ([True], 1)
     marks = scorer.details(QUESTION, QUOTES, "Canberra is the capital [1].\n[2]")
@@ -185,9 +188,9 @@ def test_short_and_declining_sentences_are_not_claims(scorer: GroundingScorer) -
 def test_answers_that_add_nothing_or_bring_words_from_nowhere_score_lower(
     scorer: GroundingScorer,
 ) -> None:
-    grounded = scorer.score(QUESTION, QUOTES, "The capital of Australia is Canberra [1].")
-    echo = scorer.score(QUESTION, QUOTES, "The capital of Australia is [1].")
-    invented = scorer.score(QUESTION, QUOTES, "The capital of Australia is Melbourne [1].")
+    grounded = one(scorer, QUOTES, "The capital of Australia is Canberra [1].")
+    echo = one(scorer, QUOTES, "The capital of Australia is [1].")
+    invented = one(scorer, QUOTES, "The capital of Australia is Melbourne [1].")
     assert grounded > invented > echo
     w = scorer.weights
     assert grounded - invented >= w.grounded_news * 0.9  # "canberra" is in quote 1
@@ -196,13 +199,13 @@ def test_answers_that_add_nothing_or_bring_words_from_nowhere_score_lower(
 
 def test_declining_and_empty_answers(scorer: GroundingScorer) -> None:
     decline = "I could not find an answer to this question."
-    assert scorer.score(QUESTION, [], decline) == pytest.approx(0.2)
-    assert scorer.score(QUESTION, [], decline) > scorer.score(QUESTION, [], UNCITED)
+    assert one(scorer, [], decline) == pytest.approx(0.2)
+    assert one(scorer, [], decline) > one(scorer, [], UNCITED)
     assert scorer.details(QUESTION, [], decline).declined
-    with_quotes = scorer.score(QUESTION, QUOTES, decline)
+    with_quotes = one(scorer, QUOTES, decline)
     assert with_quotes == pytest.approx(scorer.weights.decline_with_quotes)
-    assert scorer.score(QUESTION, QUOTES, SUPPORTED) > with_quotes
-    assert scorer.score(QUESTION, QUOTES, UNCITED) < with_quotes
+    assert one(scorer, QUOTES, SUPPORTED) > with_quotes
+    assert one(scorer, QUOTES, UNCITED) < with_quotes
     empty = scorer.details(QUESTION, QUOTES, "  \n")
     assert (empty.score, empty.empty) == (-1.0, True)
 
@@ -212,9 +215,9 @@ def test_a_judge_catches_what_similarity_cannot(embedder: Embedder) -> None:
     plain = GroundingScorer(embedder)
     judge = Judge({"Sydney": 0.02})
     judged = GroundingScorer(embedder, judge=judge)
-    assert plain.score(QUESTION, QUOTES, wrong) > 1.0  # MiniLM sees the same topic
-    assert judged.score(QUESTION, QUOTES, wrong) < plain.score(QUESTION, QUOTES, wrong) - 0.5
-    assert judged.score(QUESTION, QUOTES, SUPPORTED) > judged.score(QUESTION, QUOTES, wrong) + 0.5
+    assert one(plain, QUOTES, wrong) > 1.0  # MiniLM sees the same topic
+    assert one(judged, QUOTES, wrong) < one(plain, QUOTES, wrong) - 0.5
+    assert one(judged, QUOTES, SUPPORTED) > one(judged, QUOTES, wrong) + 0.5
     assert judged.name == "grounding+judge:judge"
     first = judge.chats[0]
     assert len(first) == 1 and first[0].role == "user"
@@ -239,16 +242,43 @@ def test_supported(embedder: Embedder) -> None:
     assert not judged.supported("Sydney is the capital of Australia.", QUOTES)
 
 
-def test_load_reward_model(embedder: Embedder) -> None:
+def test_load_reward(embedder: Embedder) -> None:
     judge = Judge({})
-    grounding = load_reward_model("grounding", policy=judge, embedder=embedder)
+    grounding = api.load_reward("grounding", judge)
     assert isinstance(grounding, GroundingScorer) and grounding.judge is judge
     default = GroundingScorer.default(judge)
     assert isinstance(default.embedder, Embedder) and default.judge is judge
-    hf = load_reward_model("/no/such/reward-model")
+    assert api.load_reward(grounding, Judge({})) is grounding  # an object, as it is
+    hf = api.load_reward("/no/such/reward-model", judge)
     assert isinstance(hf, HFRewardModel)
     with pytest.raises(ModelError, match="not found locally"):
-        hf.score(QUESTION, QUOTES, SUPPORTED)
+        one(hf, QUOTES, SUPPORTED)
+
+
+def test_a_question_s_answers_are_scored_in_one_call_as_each_would_be_alone(
+    embedder: Embedder,
+) -> None:
+    answers = [
+        (QUOTES, SUPPORTED),
+        (QUOTES, UNCITED),
+        (QUOTES, "  \n"),
+        (QUOTES, "The capital of Australia is Sydney [2]."),
+        (QUOTES[:1], MISSING),
+        ((), "I could not find an answer to this question."),
+        (QUOTES[1:], "Sydney is in New South Wales [1]. Canberra [2]."),
+    ]
+    alone = [
+        GroundingScorer(embedder, judge=Judge({"Sydney": 0.02})).score(QUESTION, [a])[0]
+        for a in answers
+    ]
+    judge = Judge({"Sydney": 0.02})
+    scorer = GroundingScorer(embedder, judge=judge)
+    together = scorer.score(QUESTION, answers)
+    assert together == pytest.approx(alone, abs=1e-4)
+    assert judge.calls == 1  # every cited sentence of every answer judged in one batch
+    assert len(judge.chats) == 2 + 1 + 1  # citations of missing quotes are not judged
+    assert [d.empty for d in scorer.details_many(QUESTION, answers)][2:4] == [True, False]
+    assert scorer.score(QUESTION, []) == []
 
 
 # -- the embedder ---------------------------------------------------------------------
@@ -284,4 +314,4 @@ def test_the_default_scorer_shares_the_passage_ranker_s_embedder() -> None:
     from webqa.models.embed import shared_embedder
 
     assert GroundingScorer().embedder is shared_embedder()  # one MiniLM a process, not two
-    assert load_reward_model("grounding").embedder is shared_embedder()
+    assert api.load_reward(None, Judge({})).embedder is shared_embedder()

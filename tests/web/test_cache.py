@@ -11,12 +11,13 @@ import tempfile
 import threading
 import time
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from tests.web.server import FixtureServer
-from webqa.web.cache import BUSY_TIMEOUT, Cache, CacheWarning
+from webqa.web.cache import BUSY_TIMEOUT, EVICT_EVERY, Cache, CacheWarning
 from webqa.web.fetch import Fetcher
 
 
@@ -69,6 +70,66 @@ def test_entries_expire_and_purge(tmp_path: Path) -> None:
         assert len(cache) == 1
         cache.clear()
         assert len(cache) == 0
+
+
+def _rows(path: Path) -> list[tuple[str, int]]:
+    """The keys and value sizes in the file, whatever the cache would serve."""
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT key, LENGTH(value) FROM entries ORDER BY key").fetchall()
+
+
+def test_expired_entries_leave_the_file_on_opening_and_every_few_writes(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    clock = Clock()
+    with Cache(path, clock=clock) as cache:
+        for i in range(3):
+            cache.put("page", f"old{i}", "x", ttl=10)
+    clock.now += 10
+    with Cache(path, clock=clock) as cache:  # opening deletes what has expired
+        assert _rows(path) == []
+        cache.put("page", "soon", "x", ttl=10)
+        clock.now += 10
+        for i in range(EVICT_EVERY - 2):
+            cache.put("search", f"q{i:03}", "x", ttl=1000)
+        assert ("soon", 1) in _rows(path)  # not yet: writes are counted
+        cache.put("search", "last", "x", ttl=1000)
+        assert ("soon", 1) not in _rows(path)
+        assert len(_rows(path)) == EVICT_EVERY - 1
+
+
+def test_no_entry_is_kept_longer_than_max_age(tmp_path: Path) -> None:
+    clock = Clock()
+    with Cache(tmp_path / "c.db", clock=clock, max_age=50) as cache:
+        cache.put("page", "k", "v", ttl=10**9)
+        clock.now += 49.9
+        assert cache.get("page", "k") == "v"
+        clock.now += 0.1
+        assert cache.get("page", "k") is None
+
+
+def test_the_values_never_take_more_than_max_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with Cache(path, max_bytes=10_000) as cache:
+        cache.put("page", "keep", b"k" * 1000, ttl=10_000)  # expires last of all
+        for i in range(40):
+            cache.put("page", f"p{i:02}", b"x" * 1000, ttl=100 + i)
+            sizes = dict(_rows(path))
+            assert sum(sizes.values()) <= 10_000
+            assert f"p{i:02}" in sizes and "keep" in sizes  # the newest write stays
+        survivors = sorted(k for k in sizes if k != "keep")
+        assert survivors == [f"p{i:02}" for i in range(40 - len(survivors), 40)]
+        assert len(survivors) >= 8  # evicted to nine tenths, not to nothing
+        assert cache.get("page", "p39") == b"x" * 1000
+        assert cache.get("page", "p00") is None  # the soonest to expire went first
+
+
+def test_a_cache_over_its_bound_is_cut_back_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with Cache(path) as cache:
+        for i in range(20):
+            cache.put("page", f"p{i:02}", b"x" * 1000, ttl=100 + i)
+    with Cache(path, max_bytes=5_000):
+        assert [k for k, _ in _rows(path)] == [f"p{i:02}" for i in range(16, 20)]
 
 
 def test_uses_wal(tmp_path: Path) -> None:

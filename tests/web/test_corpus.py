@@ -432,3 +432,20 @@ def test_duplicate_paths_are_refused(tmp_path: Path) -> None:
 def test_zim_writing_keeps_stdout_clean(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     build_corpus(tmp_path / "quiet.zim", WIKI[:2], [])
     assert capfd.readouterr().out == ""
+
+
+def test_snippets_are_whole_sentences_by_the_shared_splitter() -> None:
+    """The search index's snippets split sentences as webqa.text does: "K. 620" does not
+    end one (the index's own splitter used to cut the snippet to "620, is an opera ...")."""
+    from webqa.web.textindex import analyzer, make_snippet
+
+    body = (
+        "The Magic Flute\n"
+        "The Magic Flute, K. 620, is an opera by Mozart to a libretto by Schikaneder. "
+        "It premiered in Vienna."
+    )
+    terms = ["libretto", "mozart"]
+    snippet = make_snippet(body, [analyzer().analyze(t)[0] for t in terms], analyzer())
+    assert snippet == (
+        "The Magic Flute, K. 620, is an opera by Mozart to a libretto by Schikaneder."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from libzim.reader import Archive
 
 from webqa.errors import CorpusError, FetchError
 from webqa.web.corpus import build_from_folder
-from webqa.web.markdown import inline, markdown_to_html
+from webqa.web.markdown import markdown_to_html
 from webqa.web.zimweb import ZimWeb
 
 SITE = Path(__file__).parent / "fixtures" / "site"
@@ -115,32 +116,86 @@ def test_bad_folders(tmp_path: Path) -> None:
 # -- the Markdown converter ----------------------------------------------------------
 
 
+def body_of(source: str) -> str:
+    """The converted page's body, without the line breaks between tags."""
+    page = markdown_to_html(source)
+    return re.sub(r">\n+<", "><", page.split("<body>\n")[1].removesuffix("</body></html>\n"))
+
+
 def test_markdown_blocks() -> None:
     source = (
         "# Title\n\nA paragraph\nover two lines.\n\n- one\n- two\n  continued\n\n"
         "1. first\n\n> quoted\n\n```\nx < 1\n```\n\n    indented code\n\n---\n"
     )
-    assert markdown_to_html(source).split("<body>\n")[1] == (
-        '<h1 id="title">Title</h1>\n'
-        "<p>A paragraph over two lines.</p>\n"
-        "<ul><li>one</li><li>two continued</li></ul>\n"
-        "<ol><li>first</li></ol>\n"
-        "<blockquote><p>quoted</p></blockquote>\n"
-        "<pre><code>x &lt; 1</code></pre>\n"
-        "<pre><code>indented code</code></pre>\n"
-        "<hr>\n</body></html>\n"
+    assert body_of(source) == (
+        '<h1 id="title">Title</h1>'
+        "<p>A paragraph\nover two lines.</p>"
+        "<ul><li>one</li><li>two\ncontinued</li></ul>"
+        "<ol><li>first</li></ol>"
+        "<blockquote><p>quoted</p></blockquote>"
+        "<pre><code>x &lt; 1\n</code></pre>"
+        "<pre><code>indented code\n</code></pre>"
+        "<hr />\n"
     )
     assert "<title>Title</title>" in markdown_to_html(source)
 
 
 def test_markdown_inline() -> None:
-    assert inline("**bold** and *em* and `a*b*c` <i>") == (
-        "<strong>bold</strong> and <em>em</em> and <code>a*b*c</code> &lt;i&gt;"
+    assert body_of("**bold** and *em* and `a*b*c` snake_case_name stays") == (
+        "<p><strong>bold</strong> and <em>em</em> and <code>a*b*c</code>"
+        " snake_case_name stays</p>\n"
     )
-    assert inline("[docs](guide/a.md) ![logo](l.png)") == (
-        '<a href="guide/a.md">docs</a> <img alt="logo" src="l.png">'
+    assert body_of("[docs](guide/a.md) ![logo](l.png) <https://example.org>") == (
+        '<p><a href="guide/a.md">docs</a> <img src="l.png" alt="logo" />'
+        ' <a href="https://example.org">https://example.org</a></p>\n'
     )
-    assert inline("<https://example.org>") == (
-        '<a href="https://example.org">https://example.org</a>'
+    assert body_of("See [the *docs*][d] and [alpha](a.txt).\n\n[d]: guide/a.md") == (
+        '<p>See <a href="guide/a.md">the <em>docs</em></a> and <a href="a.txt">alpha</a>.</p>\n'
+    )  # reference links too (the old converter left them as text)
+
+
+def test_markdown_from_untrusted_files_stays_text() -> None:
+    """Raw HTML is escaped, never passed through, and script links are not links."""
+    assert body_of("<i>x</i> <script>alert(1)</script>") == (
+        "<p>&lt;i&gt;x&lt;/i&gt; &lt;script&gt;alert(1)&lt;/script&gt;</p>\n"
     )
-    assert inline("snake_case_name stays") == "snake_case_name stays"
+    assert body_of("<div onclick=x>\nblock\n</div>") == (
+        "<p>&lt;div onclick=x&gt;\nblock\n&lt;/div&gt;</p>\n"
+    )
+    for link in ("javascript:alert(1)", "vbscript:x", "data:text/html,<b>x</b>", "file:///etc"):
+        assert "<a " not in body_of(f"[click]({link})")
+
+
+def test_markdown_front_matter_gives_the_title() -> None:
+    source = "---\ntitle: 'npm-test'\nsection: 1\n---\n\n### Synopsis\n\nText.\n"
+    page = markdown_to_html(source)
+    assert "<title>npm-test</title>" in page
+    assert body_of(source) == '<h3 id="synopsis">Synopsis</h3><p>Text.</p>\n'
+    assert "<title>Only</title>" in markdown_to_html("Only\n====\n\n---\nnot: front\n---\n")
+
+
+def test_markdown_tables() -> None:
+    assert body_of("| a | b |\n|---|---|\n| 1 | 2 |") == (
+        "<table><thead><tr><th>a</th><th>b</th></tr></thead>"
+        "<tbody><tr><td>1</td><td>2</td></tr></tbody></table>\n"
+    )
+
+
+@pytest.mark.parametrize("source", ["[" * 20_000, "*a " * 7_000, "![" * 10_000, "> " * 5_000])
+def test_markdown_floods_take_bounded_time(source: str) -> None:
+    """The old converter took 509 s on 200,000 "["; markdown-it is linear."""
+    start = time.monotonic()
+    markdown_to_html(source)
+    assert time.monotonic() - start < 5.0
+
+
+def test_a_huge_markdown_file_is_shown_as_text() -> None:
+    """Past MAX_MARKDOWN_CHARS the parser's time is not spent: the file reads as text."""
+    from webqa.web.folder import MAX_MARKDOWN_CHARS, _article
+
+    source = "# Huge\n\n" + "[" * MAX_MARKDOWN_CHARS
+    start = time.monotonic()
+    article = _article(source.encode(), "big.md", {"big.html"})
+    assert time.monotonic() - start < 5.0
+    assert (article.path, article.title) == ("big.html", "# Huge")
+    assert "<h1" not in article.html

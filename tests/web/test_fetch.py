@@ -19,7 +19,8 @@ from tests.web.server import FixtureServer, Request
 from webqa.errors import BlockedURLError, FetchError
 from webqa.web.base import Document
 from webqa.web.cache import Cache
-from webqa.web.fetch import Fetcher, decode_body, html_title, parse_retry_after, retry_delay
+from webqa.web.charset import decode_body
+from webqa.web.fetch import Fetcher, html_title
 
 LOOPBACK = ["127.0.0.0/8"]  # the fixture server, and nothing else private
 HTML = "text/html; charset=utf-8"
@@ -108,6 +109,41 @@ def test_decode_and_title_helpers() -> None:
     assert decode_body(b"caf\xe9", "no-such-charset", is_html=False) == "café"
     assert html_title("<TITLE lang=en>A &amp; <b>B</b></TITLE>") == "A & B"
     assert html_title("<p>no title</p>") == ""
+
+
+RUSSIAN = "Москва - столица России, город федерального значения и крупнейший город страны."
+JAPANESE = "東京は日本の首都であり、世界最大の都市圏の一つです。人口は約千四百万人です。"
+WESTERN = "Le café est très apprécié à Paris ; « déjà vu » – naïve façade, Straße, Köln."
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (RUSSIAN, "koi8-r"),
+        (RUSSIAN, "cp1251"),
+        (JAPANESE, "cp932"),
+        (JAPANESE, "euc-jp"),
+        ("北京是中华人民共和国的首都，是全国的政治中心、文化中心。", "gbk"),
+        ("Η Αθήνα είναι η πρωτεύουσα της Ελλάδας και μία από τις αρχαιότερες πόλεις.", "cp1253"),
+        (WESTERN, "cp1252"),  # what browsers assume stays the default
+    ],
+)
+def test_undeclared_encodings_are_detected(
+    server: FixtureServer, fetcher: Fetcher, text: str, encoding: str
+) -> None:
+    page = f"<html><body><p>{text}</p></body></html>"
+    server.page("/p", page.encode(encoding), content_type="text/html")
+    assert fetcher.fetch(server.url("/p")).body == page
+    long = ((text + "\n") * 20_000).encode(encoding)  # detection reads the start, cut
+    assert decode_body(long, None, is_html=False) == long.decode(encoding)
+
+
+def test_detection_never_picks_an_encoding_that_could_smuggle_markup() -> None:
+    # ISO-2022-JP escapes are ASCII: a detector free to choose would read Japanese here
+    smuggled = "日本語の<b>テキスト</b>です。".encode("iso-2022-jp") + b"\xff"
+    assert decode_body(smuggled, None, is_html=True) == smuggled.decode("cp1252", "replace")
+    utf7 = "+ADw-script+AD4-alert(1)+ADw-/script+AD4- caf\xe9".encode("latin-1")
+    assert "<script>" not in decode_body(utf7, None, is_html=False)
 
 
 # Case 4b: a declared charset that could smuggle markup is not honoured.
@@ -547,15 +583,6 @@ def test_connection_refused_gives_clear_error() -> None:
             f.fetch(url)
     assert str(info.value).startswith(f"connection failed fetching {url}: ")
     assert str(info.value).endswith("(gave up after 2 attempts)")
-
-
-def test_retry_helpers() -> None:
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
-    assert [retry_delay(a, 0.5, None, 3.0) for a in range(4)] == [0.5, 1.0, 2.0, 3.0]
-    assert retry_delay(0, 0.5, 100.0, 30.0) == 30.0
 
 
 # ------------------------------------------------------------------ cache

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webqa.errors import SearchError
+from webqa.retry import Retryable
+from webqa.text import strip_unprintable
 from webqa.web.base import SearchResult
-from webqa.web.fetch import Retryable, printable
 from webqa.web.search import (
     MAX_SNIPPET,
     MAX_TITLE,
@@ -107,10 +108,10 @@ def assert_clean(results: list[SearchResult], k: int) -> None:
         assert isinstance(r, SearchResult)
         assert re.match(r"https?://", r.url, re.I) and urlsplit(r.url).hostname
         assert len(r.url) <= MAX_URL and not any(ch.isspace() for ch in r.url)
-        assert printable(r.url) == r.url
+        assert strip_unprintable(r.url) == r.url
         assert r.title and len(r.title) <= MAX_TITLE and len(r.snippet) <= MAX_SNIPPET
         for text in (r.title, r.snippet):
-            assert printable(text) == text  # no control, bidi or unassigned characters
+            assert strip_unprintable(text) == text  # no control, bidi or unassigned characters
             assert text == " ".join(text.split())  # one line, no runs of spaces
 
 
@@ -124,7 +125,7 @@ def test_searxng_parser_returns_clean_results_or_a_clear_error(data: Any, k: int
         return
     except Retryable as exc:  # found nothing because its engines failed: retried
         assert str(exc).startswith("SearXNG engines did not answer (")
-        assert printable(str(exc)) == str(exc) and len(str(exc)) < 2500
+        assert strip_unprintable(str(exc)) == str(exc) and len(str(exc)) < 2500
         return
     assert_clean(results, k)
 
@@ -142,7 +143,7 @@ def test_searxng_engine_failures_are_one_printable_line(broken: list[Any]) -> No
         parse_searxng({"results": [], "unresponsive_engines": broken}, 10)
     message = str(info.value)
     assert message.startswith("SearXNG engines did not answer (") and message.endswith(")")
-    assert printable(message) == message and len(message) < 2500
+    assert strip_unprintable(message) == message and len(message) < 2500
 
 
 @BOUNDED

@@ -16,7 +16,7 @@ from webqa.browser.commands import (
     format_command,
     parse_command,
 )
-from webqa.browser.env import BrowserEnv, EpisodeOverError, Observation, Step
+from webqa.browser.env import BrowserEnv, EpisodeOverError, Observation, StepResult
 from webqa.browser.page import (
     Link,
     Page,
@@ -47,7 +47,7 @@ __all__ = [
     "QuoteText",
     "Scroll",
     "Search",
-    "Step",
+    "StepResult",
     "Top",
     "format_command",
     "match_quote",

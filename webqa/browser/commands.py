@@ -6,15 +6,15 @@ import os
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from webqa.browser.page import normalize
 from webqa.errors import WebQAError
+from webqa.values import EndReason
 
 MAX_TEXT_CHARS = 200  # longest Search query or Find text
 MAX_LINK_ID_DIGITS = 9  # longest link id read
 QUOTE_SEP = "━"  # U+2501, separates start and end in "Quote: <start>━<end>"
-EndReason = Literal["answer", "nonsense", "controversial"]
 
 
 class InvalidCommandError(WebQAError):
@@ -71,7 +71,7 @@ class Back:
 class End:
     """``End: Answer``, ``End: Nonsense`` or ``End: Controversial``."""
 
-    reason: EndReason
+    reason: EndReason  # answer, nonsense or controversial (the others are the browser's)
 
 
 Command = Search | ClickLink | FindInPage | QuoteText | Scroll | Top | Back | End

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from webqa.browser.commands import (
     ActionRecord,
@@ -37,10 +36,8 @@ from webqa.browser.page import (
 )
 from webqa.browser.render import render_observation
 from webqa.errors import FetchError, InputError, SearchError, WebQAError
-from webqa.values import Quote
+from webqa.values import EndReason, Quote
 from webqa.web.base import Web
-
-EndReason = Literal["answer", "nonsense", "controversial", "actions", "quote_limit"]
 
 
 class EpisodeOverError(WebQAError):
@@ -66,101 +63,26 @@ class Observation:
 
     window_lines: int = 20
 
-    def constraint(
-        self,
-        *,
-        guided: bool = False,
-        quote_from: Sequence[tuple[str, str]] | None = None,
-        quote_to: Sequence[str] | None = None,
-        explore: bool = True,
-    ) -> CommandConstraint:
-        """Constrained decoding of a command valid here (build once per step).
-
-        ``guided`` narrows the grammar to a sound browsing procedure, for small models
-        that cannot follow the command set on their own: search first; from results,
-        open a result not yet opened (search again only after one was opened); on a
-        page, quote from the visible text, find, scroll or go back, and follow links,
-        search again or answer only once the page gave a quote (see ``explore``).
-        Nothing is decided for the model: it still chooses the query, the result, the
-        passage and when to stop.
-        ``quote_from`` (guided only) names passages of the page as (begin, through): a
-        quote may start with ``begin`` and must run at least through ``through`` (e.g.
-        the passages most relevant to the question); quotes may then come from anywhere
-        on the page, not just the visible text, Find and scrolling are not needed, and
-        a page is quoted before the browser leaves it (a small model otherwise backs out
-        of pages that hold the answer);
-        ``quote_to`` names passages a whole quote must end with (e.g. every sentence).
-        ``explore`` (with ``quote_from``): once the page gave a quote, the browser may
-        leave it (follow a link, go back, search again); without it, the next command
-        quotes more of the page or ends.
-        """
+    def constraint(self) -> CommandConstraint:
+        """Constrained decoding of a command valid here, for any policy (build once per
+        step): links that exist, quotes that are on the page, Back where there is a
+        page to go back to, End: Answer once something is quoted, and no repeat of a
+        search done or a link followed from here. A procedure may narrow it further
+        (``webqa.procedure``)."""
         page = self.page
         quotable = page is not None and not is_search_page(page)
-        links = [link.id for link in page.links] if page is not None else []
-        if not guided:
-            return CommandConstraint(
-                links,
-                page.plain if page is not None and quotable else "",
-                page_open=page is not None,
-                can_go_back=self.can_go_back,
-                can_answer=bool(self.quotes),
-                exclude=self.repeats,
-            )
-        if page is None:
-            kinds = {"Search"}
-        elif not quotable:
-            fresh = [i for i in links if f"Clicked on link {i}" not in self.repeats]
-            kinds = {"Click"} if fresh else {"Search"}
-        else:
-            quoted = any(q.url == page.url for q in self.quotes)
-            if quote_from is None:
-                kinds = {"Quote", "Find", "Scroll", "Back"}
-            else:  # the page opened at its best passage: quote it before leaving
-                kinds = {"Quote", "Back"} if quoted and explore else {"Quote"}
-            if quoted and (explore or quote_from is None):
-                kinds |= {"Click", "Search"}
-        if self.quotes:
-            kinds.add("End: Answer")
-        starts = ends = None
-        if page is None or not quotable:
-            text = ""
-        elif quote_from is not None:
-            text = page.plain
-            flat = normalize(text)
-            starts = {}
-            done = [normalize(q.text) for q in self.quotes if q.url == page.url]
-            for begin, through in quote_from:
-                span = _tightest(flat, normalize(begin).strip(), normalize(through).strip())
-                # a passage already quoted from here is not offered again
-                if span is not None and not any(flat.startswith(d, span[0]) for d in done):
-                    starts[span[0]] = span[1]
-            if not starts:
-                kinds.discard("Quote")
-            if quote_to is not None:
-                ends = [
-                    at + len(n)
-                    for p in quote_to
-                    if (at := flat.find(n := normalize(p).strip())) >= 0
-                ]
-        else:
-            visible = page.lines[self.scroll : self.scroll + self.window_lines]
-            text = " ".join(plain_line(line) for line in visible)
         return CommandConstraint(
-            links,
-            text,
+            [link.id for link in page.links] if page is not None else [],
+            page.plain if page is not None and quotable else "",
             page_open=page is not None,
             can_go_back=self.can_go_back,
             can_answer=bool(self.quotes),
             exclude=self.repeats,
-            kinds=kinds,
-            quote_starts=starts,
-            quote_ends=ends,
-            exact=True,
         )
 
 
 @dataclass(frozen=True)
-class Step:
+class StepResult:
     """The outcome of one command, Gymnasium-style.
 
     ``info`` holds ``command`` (as shown), ``valid``, ``message``, ``error`` (the reason,
@@ -192,6 +114,7 @@ class BrowserEnv:
         window_lines: int = 20,
         max_results: int = 10,
         page_first: bool = False,
+        opens_at: Callable[[Page], str | None] | None = None,
     ) -> None:
         limits = dict(
             max_actions=max_actions,
@@ -208,6 +131,9 @@ class BrowserEnv:
         self.window_lines = window_lines
         self.max_results = max_results
         self.page_first = page_first  # the observation's layout (see render_observation)
+        # where a page opened by a link shows first: the window starts a line above the
+        # text it names (None, or text not on the page: at the top)
+        self.opens_at = opens_at
         self._question: str | None = None
         self._reset_state()
 
@@ -236,7 +162,7 @@ class BrowserEnv:
         self._reset_state()
         return self.observation
 
-    def step(self, command_text: str) -> Step:
+    def step(self, command_text: str) -> StepResult:
         """Carry out one command (valid or not, it costs one action)."""
         if self._question is None:
             raise EpisodeOverError("call reset(question) before step()")
@@ -270,7 +196,9 @@ class BrowserEnv:
             info["error"] = record.message
         if self._end is not None:
             info["end_reason"] = self._end
-        return Step(self.observation, terminated, self._end is not None and not terminated, info)
+        return StepResult(
+            self.observation, terminated, self._end is not None and not terminated, info
+        )
 
     # ------------------------------------------------------------------ results
 
@@ -396,20 +324,11 @@ class BrowserEnv:
             raise _Rejected(f"could not open link {link_id}: {e}") from e
         self._pages.append(page)
         self._open(page)
-        return ""
-
-    def show(self, text: str, *, context: int = 1) -> Observation:
-        """Move the view (free of charge) so that ``text`` shows near its top.
-
-        For guided browsing: the window opens on the passage a quote may start with,
-        ``context`` lines below the window's top. Nothing changes if it is not on the page.
-        """
-        view = self._current()
-        hits = _lines_with(view.page, quote_needle(text))
+        focus = self.opens_at(page) if self.opens_at is not None else None
+        hits = _lines_with(page, quote_needle(focus)) if focus else []
         if hits:
-            top = min(max(0, hits[0] - context), self._max_top(view.page))
-            self._view = replace(view, top=top, find_line=None)
-        return self.observation
+            self._view = _View(page, top=min(max(0, hits[0] - 1), self._max_top(page)))
+        return ""
 
     def _find(self, text: str) -> str:
         view = self._current()
@@ -447,23 +366,6 @@ class BrowserEnv:
 
     def _max_top(self, page: Page) -> int:
         return max(0, len(page.lines) - self.window_lines)
-
-
-def _tightest(text: str, begin: str, through: str, tries: int = 100) -> tuple[int, int] | None:
-    """The shortest span of ``text`` from an occurrence of ``begin`` to the end of the
-    next ``through`` at or after it (a heading such as "Capital" can occur earlier on
-    the page too), as (start, end); None if there is none."""
-    best: tuple[int, int] | None = None
-    at = text.find(begin) if begin else -1
-    while at >= 0 and tries > 0:
-        tries -= 1
-        end = text.find(through, at)
-        if end < 0:
-            break
-        if best is None or end + len(through) - at < best[1] - best[0]:
-            best = (at, end + len(through))
-        at = text.find(begin, at + 1)
-    return best
 
 
 def _lines_with(page: Page, needle: str) -> list[int]:

@@ -1,30 +1,88 @@
-"""`webqa ask`: browse live on screen, then the answer with its references."""
+"""`webqa ask`: browse live on screen, then the answer with its references.
+
+The answer runs in the model worker when one is wanted (``webqa.frontend.worker``: warm
+asks skip the start-up) and in this process otherwise. Either way it is told as the
+same messages (``answer_messages`` makes them where the model is) and shown by the same
+``Screen``, so what a person sees cannot differ between the two.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from webqa import api
-from webqa.agent import Event, Result
-from webqa.models.base import Policy
+from webqa.frontend import worker
+from webqa.models.base import Policy, RewardModel
+from webqa.values import Event
 from webqa.web.base import Web
 
+Message = dict[str, object]
 
-def run_ask(args: argparse.Namespace, web: Web, out: Console, err: Console) -> int:
+
+def run_ask(
+    args: argparse.Namespace,
+    open_web: Callable[[], Web],
+    out: Console,
+    err: Console,
+    *,
+    backends: api.Backends | None = None,
+) -> int:
+    """Answer in the model worker where one is wanted, else here; given ``backends``
+    (not the default loaders), always here, where its parts are."""
+    question = api.validate_question(args.question)
+    screen = Screen(args, out, err)
+    if backends is None and worker.wanted(args):
+        request = worker.ask_request(args, question, worker.keep_alive())
+        screen.start("connecting to the model worker…")
+        why = None
+        try:
+            final = worker.ask(request, screen.show_message, screen.update)
+        except worker.WorkerUnavailable as exc:  # never lose the question: answer it here
+            why = str(exc)
+        finally:
+            screen.stop()
+        if why is None:
+            return screen.finish(final)
+        err.print(f"[yellow]webqa ask: {escape(why)}; answering here[/yellow]")
+    web = open_web()
+    screen.start("loading the model…")
+    try:
+        final = answer_messages(args, web, screen.show_message, backends=backends)
+    finally:
+        screen.stop()
+    return screen.finish(final)
+
+
+def answer_messages(
+    args: argparse.Namespace,
+    web: Web,
+    emit: Callable[[Message], None],
+    *,
+    policy: Policy | None = None,
+    reward: RewardModel | None = None,
+    backends: api.Backends | None = None,
+) -> Message:
+    """Answer as `webqa ask` with ``args`` does, telling ``emit`` what to show as it
+    goes; the last message, "result" (``Result.to_dict()``, and the hardware report
+    for --json), is returned. Where the model is: here, or in the worker, whose kept
+    ``policy`` and ``reward`` model are given (else ``backends`` gets them by name)."""
+    parts = backends or api.DEFAULT_BACKENDS
     question = api.validate_question(args.question)
     dtype = getattr(args, "dtype", None)
     # the policy api.answer will use (cached, loaded lazily): it says what precision ran
-    policy = api.load_policy(args.model, api_base=args.api_base, dtype=dtype)
-    show = err if args.json else out
-    status = show.status("loading the model…", spinner="dots")
-    status.start()
-    prefix = (lambda i: f"[dim]#{i}[/dim] ") if args.n > 1 else (lambda i: "")
+    policy = policy or parts.policy(args.model, api_base=args.api_base, dtype=dtype)
+    emit({"t": "status", "text": "loading the model…"})
     told = False  # whether --verbose has said what precision the model runs in
+    prompted = False  # whether the model has been called (so loaded) for this question
 
     def tell_hardware() -> None:
         nonlocal told
@@ -32,52 +90,110 @@ def run_ask(args: argparse.Namespace, web: Web, out: Console, err: Console) -> i
         if told or line is None:
             return
         told = True
-        status.stop()
-        err.print(f"[dim]{escape(line)}[/dim]")
-        status.start()
+        emit({"t": "hardware", "line": line})
 
     def on_event(event: Event) -> None:
-        if args.verbose and event.kind != "prompt":
-            tell_hardware()  # the model has run once (loaded) before any other event
-        if event.kind == "prompt":
-            if args.verbose:
-                status.stop()
-                err.rule(f"prompt (episode {event.episode})")
-                err.print(escape(event.text))
-                status.start()
-            status.update("the model is choosing its next command…")
-        elif event.kind == "command":
-            show.print(f"{prefix(event.episode)}[cyan]›[/cyan] {escape(event.text)}")
-        elif event.kind == "answering":
-            status.update(f"writing the answer from {event.text}…")
-        elif event.kind == "scored":
-            show.print(f"{prefix(event.episode)}[dim]reward {event.text}[/dim]")
-
-    try:
-        result = api.answer(
-            question,
-            n=args.n,
-            model=args.model,
-            api_base=args.api_base,
-            web=web,
-            reward_model=args.reward_model,
-            temperature=args.temperature,
-            max_actions=args.max_actions,
-            seed=args.seed,
-            on_event=on_event,
-            dtype=dtype,
-        )
-        if args.verbose:
+        nonlocal prompted
+        # said at the first event after the model's first call: the same place whether
+        # this call loaded the model or a worker had it loaded already
+        if args.verbose and event.kind != "prompt" and prompted:
             tell_hardware()
-    finally:
-        status.stop()
-    if args.json:
-        data = result.to_dict()
-        data["hardware"] = hardware_report(policy)
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        print_result(result, out)
-    return 0
+        prompted = prompted or event.kind == "prompt"
+        text = event.text if event.kind != "prompt" or args.verbose else ""
+        emit({"t": "event", "kind": event.kind, "episode": event.episode, "text": text})
+
+    result = api.answer(
+        question,
+        n=args.n,
+        model=policy,
+        api_base=args.api_base,
+        web=web,
+        reward_model=reward or args.reward_model,
+        temperature=args.temperature,
+        max_actions=args.max_actions,
+        seed=args.seed,
+        on_event=on_event,
+        dtype=dtype,
+        backends=parts,
+    )
+    if args.verbose:
+        tell_hardware()
+    return {
+        "t": "result",
+        "result": result.to_dict(),
+        "hardware": hardware_report(policy) if args.json else None,
+    }
+
+
+class Screen:
+    """What `webqa ask` shows: a status line while it runs, the commands, rewards and
+    (--verbose) prompts and precision as messages come, then the answer or the error."""
+
+    def __init__(self, args: argparse.Namespace, out: Console, err: Console) -> None:
+        self.args, self.out, self.err = args, out, err
+        self.show = err if args.json else out
+        self.status = self.show.status("loading the model…", spinner="dots")
+        self.many = args.n > 1
+
+    def start(self, text: str) -> None:
+        self.status.update(text)
+        self.status.start()
+
+    def update(self, text: str) -> None:
+        self.status.update(text)
+
+    def stop(self) -> None:
+        self.status.stop()
+
+    def show_message(self, message: Message) -> None:
+        kind, text = message.get("t"), str(message.get("text", ""))
+        if kind == "status":
+            self.status.update(text)
+        elif kind == "progress":
+            self.err.print(f"[dim]{escape(text)}[/dim]")
+        elif kind == "hardware":
+            self.status.stop()
+            self.err.print(f"[dim]{escape(str(message.get('line', '')))}[/dim]")
+            self.status.start()
+        elif kind == "warning":  # relayed from the worker: shown as this process shows one
+            category = {"RuntimeWarning": RuntimeWarning, "ResourceWarning": ResourceWarning}
+            warnings.warn(text, category.get(str(message.get("category")), UserWarning), 1)
+        elif kind == "event":
+            self._event(str(message.get("kind")), message.get("episode"), text)
+
+    def _event(self, kind: str, episode: object, text: str) -> None:
+        prefix = f"[dim]#{episode}[/dim] " if self.many else ""
+        if kind == "prompt":
+            if self.args.verbose:
+                self.status.stop()
+                self.err.rule(f"prompt (episode {episode})")
+                self.err.print(escape(text))
+                self.status.start()
+            self.status.update("the model is choosing its next command…")
+        elif kind == "command":
+            self.show.print(f"{prefix}[cyan]›[/cyan] {escape(text)}")
+        elif kind == "answering":
+            self.status.update(f"writing the answer from {text}…")
+        elif kind == "scored":
+            self.show.print(f"{prefix}[dim]reward {text}[/dim]")
+
+    def finish(self, final: Message) -> int:
+        """Print the last message: the answer (exit 0) or the error's one line."""
+        if final.get("t") == "error":
+            trace = final.get("traceback")
+            if isinstance(trace, str) and trace:
+                sys.stderr.write(trace)
+            self.err.print(f"[red]webqa ask: {escape(str(final.get('message')))}[/red]")
+            code = final.get("code")
+            return code if isinstance(code, int) else 1
+        data = final.get("result")
+        assert isinstance(data, dict), final
+        if self.args.json:
+            data = dict(data, hardware=final.get("hardware"))
+            print(json.dumps(data, ensure_ascii=False, indent=2))
+        else:
+            print_result(data, self.out)
+        return 0
 
 
 def hardware_report(policy: Policy) -> dict[str, object] | None:
@@ -115,25 +231,26 @@ def hardware_line(policy: Policy, dtype: str | None = None) -> str | None:
     )
 
 
-def print_result(result: Result, out: Console) -> None:
+def print_result(result: Mapping[str, Any], out: Console) -> None:
+    """The answer, its references and (best-of-n) the scores, from ``Result.to_dict()``."""
     out.print()
     out.rule("answer")
-    out.print(escape(result.answer))
-    if result.references:
+    out.print(escape(result["answer"]))
+    if result["references"]:
         out.print()
-        for ref in result.references:
+        for ref in result["references"]:
             out.print(
-                f"[bold][{ref.n}][/bold] {escape(ref.title)} — [link]{escape(ref.url)}[/link]"
+                f"[bold][{ref['n']}][/bold] {escape(ref['title'])} — "
+                f"[link]{escape(ref['url'])}[/link]"
             )
-            out.print(f"    [dim]“{escape(_short(ref.extract))}”[/dim]")
-    if len(result.candidates) > 1:
+            out.print(f"    [dim]“{escape(_short(ref['extract']))}”[/dim]")
+    candidates = result["candidates"]
+    if len(candidates) > 1:
         scores = ", ".join(
-            f"{c.score:.3f}" if c.score is not None else "-" for c in result.candidates
+            f"{c['score']:.3f}" if c["score"] is not None else "-" for c in candidates
         )
-        out.print(
-            f"\n[dim]best of {len(result.candidates)} (#{result.best}); scores: {scores}[/dim]"
-        )
-    out.print(f"[dim]{result.model} · {result.seconds:.1f} s[/dim]")
+        out.print(f"\n[dim]best of {len(candidates)} (#{result['best']}); scores: {scores}[/dim]")
+    out.print(f"[dim]{escape(result['model'])} · {result['seconds']:.1f} s[/dim]")
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -28,17 +28,12 @@ from rich.progress import (
 from rich.text import Text
 
 from webqa import api
-from webqa.batch import (
-    AnswerFile,
-    answer_record,
-    bad_line_record,
-    default_output,
-    parse_shard,
-    read_questions,
-)
-from webqa.batching import Answered, Question
+from webqa.answerfile import AnswerFile, answer_record, bad_line_record, default_output
 from webqa.errors import InputError
 from webqa.frontend.terminal import printable, shown
+from webqa.questionfile import parse_shard, read_questions
+from webqa.runner import Answered
+from webqa.values import Question
 from webqa.web.base import Web
 
 
@@ -53,8 +48,15 @@ class RateColumn(ProgressColumn):
 
 
 def run_batch(
-    args: argparse.Namespace, open_web: Callable[[], Web], out: Console, err: Console
+    args: argparse.Namespace,
+    open_web: Callable[[], Web],
+    out: Console,
+    err: Console,
+    *,
+    backends: api.Backends | None = None,
 ) -> int:
+    """Answer the question file ``args`` names; its parts come from ``backends``
+    (default: the real loaders)."""
     if args.concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {args.concurrency}")
     if args.n < 1:
@@ -89,6 +91,7 @@ def run_batch(
                 seed=args.seed,
                 batch=str(output.resolve()),
                 dtype=getattr(args, "dtype", None),
+                backends=backends,
             )
             try:
                 for done in _with_progress(results, todo, err, args.progress):

@@ -12,8 +12,9 @@ from dataclasses import asdict
 
 from rich.console import Console
 
-from webqa import store
 from webqa.frontend.terminal import printable, shown
+from webqa.store import reader
+from webqa.store.db import db_path
 
 
 def run_log(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -22,12 +23,12 @@ def run_log(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.limit < 1:
         out.print("nothing to list (--limit is below 1)")
         return 0
-    rows = store.recent(args.limit)
+    rows = reader.recent(args.limit)
     if args.json:
         print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
         return 0
     if not rows:
-        out.print(f"No episodes logged yet ({printable(str(store.db_path()))}).", markup=False)
+        out.print(f"No episodes logged yet ({printable(str(db_path()))}).", markup=False)
         return 0
     for row in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created))
@@ -46,7 +47,7 @@ def run_log(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _show(args: argparse.Namespace, out: Console) -> int:
-    record = store.episode(args.id)
+    record = reader.episode(args.id)
     s = record.summary
     if args.json:
         print(json.dumps(asdict(record), ensure_ascii=False, indent=2))

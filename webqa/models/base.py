@@ -36,6 +36,15 @@ class Constraint(Protocol):
     def complete(self, text: str) -> bool: ...
 
 
+@runtime_checkable
+class ForcingConstraint(Constraint, Protocol):
+    """A constraint that can also say what every valid output growing from ``text`` goes
+    on with (``webqa.browser.commands.CommandConstraint``); a local decoder feeds that
+    text in one step instead of a token at a time."""
+
+    def forced(self, text: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One generation in a batch."""
@@ -72,10 +81,17 @@ class Policy(Protocol):
         ...
 
 
+# An answer to score, with the quotes it may cite (its [n] is quotes[n - 1]).
+Scorable = tuple[Sequence[Quote], str]
+
+
 @runtime_checkable
 class RewardModel(Protocol):
-    """Scores an answer given its question and the quotes it may cite."""
+    """Scores the answers to a question, each with the quotes it may cite."""
 
     name: str
 
-    def score(self, question: str, quotes: Sequence[Quote], answer: str) -> float: ...
+    def score(self, question: str, answers: Sequence[Scorable]) -> list[float]:
+        """One score per answer, higher is better; all of a question's answers (best-of-n's
+        candidates) in one call, so that a model scores them as one batch."""
+        ...

@@ -29,14 +29,14 @@ import inspect
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from webqa.models.base import Constraint, Generation, GenerationRequest
+from webqa.models.base import Constraint, ForcingConstraint, Generation, GenerationRequest
 
 TOP_CANDIDATES = 64  # constrained decoding tests this many best tokens first
 SCAN_CHUNK = 2048  # then the rest of the vocabulary, this many at a time
@@ -379,7 +379,17 @@ def last_logits(
     return out.logits[:, -1, :].float()
 
 
-Keep = Callable[[tuple[int, ...], Any], None]  # decode_batch's ``keep``: (tokens, cache)
+class PromptMemory(Protocol):
+    """decode_batch's ``memory``: prompts already run, kept with their KV cache and the
+    logits of their last token, so an identical prompt is not run again (and so comes
+    out bit for bit as it did: run again after a different kept start, its floats would
+    differ in the last bits, which int8 layers can turn into a different token)."""
+
+    def keep(self, tokens: tuple[int, ...], cache: Any, logits: torch.Tensor) -> None: ...
+
+    def recall(self, tokens: tuple[int, ...]) -> tuple[Any, torch.Tensor] | None: ...
+
+
 _CACHE_ARGUMENT: dict[type, str] = {}
 
 
@@ -462,16 +472,16 @@ def decode_batch(
     requests: Sequence[GenerationRequest],
     prefixes: Sequence[tuple[int, Any] | None] | None = None,
     stats: DecodeStats | None = None,
-    keep: Keep | None = None,
+    memory: PromptMemory | None = None,
 ) -> list[Generation]:
     """Generate a completion for every prompt in one batched decode.
 
     ``prefixes``, one per prompt, is ``(length, cache)`` or None: the prompt starts with
     ``length`` tokens (and has at least one more) whose KV cache is the first ``length``
     positions of ``cache`` (from ``prefix_cache``, or a prompt ``keep`` was handed).
-    Caches are copied, never changed. ``stats``, if given, is added to. ``keep``, if
-    given, is called with each prompt's tokens (with any forced text that starts its
-    output) and their KV cache, once they are run, so a caller can reuse it.
+    Caches are copied, never changed. ``stats``, if given, is added to. ``memory``, if
+    given, is handed each prompt's tokens (with any forced text that starts its output),
+    KV cache and last logits once they are run, and a prompt it recalls is not run.
 
     Prompts are run one at a time (a CPU gains nothing from batching them, and a batch
     would pay for the padding) and their caches joined; the decode steps then run
@@ -502,7 +512,7 @@ def decode_batch(
         raise ValueError("a prompt is no longer than its prefix")
     started = time.perf_counter()
     logits, cache, mask, positions, ran = _prefill(
-        model, [[*prompts[i], *rows[i].ids] for i in live], starts, vocab.pad_id, keep
+        model, [[*prompts[i], *rows[i].ids] for i in live], starts, vocab.pad_id, memory
     )
     if stats is not None:
         stats.prefill_seconds += time.perf_counter() - started
@@ -547,10 +557,9 @@ def decode_batch(
 def _force(row: _Row, vocab: Vocabulary) -> None:
     """Append the text ``row``'s constraint forces next (if any) as tokens, unfed."""
     constraint = row.request.constraint
-    forced = getattr(constraint, "forced", None)
-    if constraint is None or forced is None or row.done or row.pending:
+    if not isinstance(constraint, ForcingConstraint) or row.done or row.pending:
         return
-    text = forced(row.text)
+    text = constraint.forced(row.text)
     if text and not constraint.complete(row.text + text):
         # the model goes on from here: leave it the space before the next word, which
         # byte-level BPE spells with the word (" Paris"), not as a token of its own
@@ -578,11 +587,11 @@ def _prefill(
     prompts: Sequence[Sequence[int]],
     starts: Sequence[tuple[int, Any]],
     pad_id: int,
-    keep: Keep | None = None,
+    memory: PromptMemory | None = None,
 ) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor, int]:
     """Run each prompt after its prefix (``(length, cache)``: the cache's first ``length``
     positions; ``(0, None)`` for none) on its own, then join the caches left-padded, the
-    padding masked out. ``keep``, if given, is handed each prompt's own cache.
+    padding masked out. A prompt ``memory`` recalls is not run; the others are kept there.
 
     Returns the float32 logits of each prompt's last token (CPU), the joined cache, the
     attention mask, each row's last position id and how many tokens were run.
@@ -603,15 +612,19 @@ def _prefill(
     runs: dict[tuple[int, ...], int] = {}  # each prompt run: the length of its kept start
     for prompt, (length, stored) in zip(prompts, starts, strict=True):
         key = tuple(prompt)
-        if key not in done:
+        recalled = memory.recall(key) if memory is not None and key not in done else None
+        if recalled is not None:
+            kept, last = recalled
+            done[key] = (last, _first(model, kept, len(key)))
+        elif key not in done:
             runs[key] = length
             cache = _first(model, stored, length)
             rest = torch.tensor([list(prompt[length:])], dtype=torch.long, device=device)
             places = torch.arange(length, len(prompt), device=device).unsqueeze(0)
             ones = torch.ones((1, len(prompt)), dtype=torch.long, device=device)
             done[key] = (last_logits(model, rest, ones, places, cache).cpu(), cache)
-            if keep is not None:
-                keep(key, cache)
+            if memory is not None:
+                memory.keep(key, cache, done[key][0])
         logits.append(done[key][0])
         caches.append(done[key][1])
     sizes = [len(p) for p in prompts]

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from webqa.errors import ModelError
 from webqa.models.hardware import machine_float_dtype
@@ -91,7 +91,7 @@ class Embedder:
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=max(1, cache_size))
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -136,11 +136,7 @@ class Embedder:
             for text, row in zip(batch, rows, strict=True):
                 cached[text] = row
         with self._lock:
-            for text, row in cached.items():
-                self._cache[text] = row
-                self._cache.move_to_end(text)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            self._cache.update(cached)  # the least recently used go
         return np.stack([cached[t] for t in texts])
 
     def _encode(self, batch: list[str]) -> np.ndarray:

@@ -42,7 +42,7 @@ NO_WORDS = ("no", " no", "No", " No", "NO")
 DTYPES = ("auto", "bfloat16", "float16", "float32", "int8")
 PREFIX_MIN_TOKENS = 64  # a shorter shared prefix is not worth a cache
 PREFIX_ENTRIES = 4  # prefix caches kept (least recently used dropped first)
-PROMPT_ENTRIES = 8  # recent prompts' caches kept for prompts that share their start
+PROMPT_ENTRIES = 16  # recent prompts' caches kept for prompts that share their start
 PREFIX_FILES = 32  # prefix caches kept on disk, per data directory (oldest dropped first)
 
 
@@ -92,7 +92,7 @@ class LocalPolicy:
         self.prefix_misses = 0  # ... and that had to compute it
         self.prefix_loads = 0  # ... and that read it from disk (kept by an earlier process)
         self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
-        self._prompts: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # recent prompts' KV
+        self._prompts = RecentPrompts(PROMPT_ENTRIES)  # recent prompts' KV and last logits
         self._heads: OrderedDict[tuple[Message, ...], list[int]] = OrderedDict()  # chat heads
         self.load_seconds: float | None = None  # how long load() took
         self.decode_stats: Any = None  # DecodeStats: prefill and decode time (set by load)
@@ -181,7 +181,7 @@ class LocalPolicy:
         try:
             with torch.inference_mode():
                 prefixes = self._prefixes_for(requests, prompts)
-                keep = self._keep_prompt if self.prefix_cache else None
+                memory = self._prompts if self.prefix_cache else None
                 return decode_batch(
                     self._model,
                     self._vocab,
@@ -189,7 +189,7 @@ class LocalPolicy:
                     requests,
                     prefixes,
                     self.decode_stats,
-                    keep,
+                    memory,
                 )
         except (RuntimeError, ValueError) as error:
             raise ModelError(f"{self.name}: generation failed: {error}") from error
@@ -259,22 +259,9 @@ class LocalPolicy:
         self, prompt: list[int], head: tuple[int, Any] | None
     ) -> tuple[int, Any] | None:
         """``head``, or a kept prompt's cache if that prompt shares more of ``prompt``'s
-        first tokens (the step before on the same page; an answer asked again)."""
-        best, used = head, None
-        for tokens, cache in self._prompts.items():
-            shared = min(_common_length(prompt, tokens), len(prompt) - 1)
-            if shared >= PREFIX_MIN_TOKENS and shared > (best[0] if best else 0):
-                best, used = (shared, cache), tokens
-        if used is not None:
-            self._prompts.move_to_end(used)
-        return best
-
-    def _keep_prompt(self, tokens: tuple[int, ...], cache: Any) -> None:
-        """decode_batch's ``keep``: the prompt caches of the last few calls."""
-        self._prompts[tokens] = cache
-        self._prompts.move_to_end(tokens)
-        while len(self._prompts) > PROMPT_ENTRIES:
-            self._prompts.popitem(last=False)
+        first tokens (the step before on the same page)."""
+        shared = self._prompts.longest(prompt)
+        return shared if shared is not None and shared[0] > (head[0] if head else 0) else head
 
     def _kept_prefix(self, key: tuple[int, ...]) -> Any | None:
         """The kept cache of ``key``, computed (and kept) if new; None where the model's
@@ -353,6 +340,48 @@ class LocalPolicy:
         if not ids:
             raise ModelError(f"{self.name}: no single-token spelling of {words[0]!r}")
         return sorted(ids)
+
+
+class RecentPrompts:
+    """The last few prompts run (decode_batch's ``PromptMemory``): their KV caches, for
+    prompts that start like them, and their last logits, so that a prompt run again (an
+    answer asked again, the same question in a long-lived process) is not run at all
+    and comes out exactly as it did the first time."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._kept: OrderedDict[tuple[int, ...], tuple[Any, Any]] = OrderedDict()
+
+    def keep(self, tokens: tuple[int, ...], cache: Any, logits: Any) -> None:
+        self._kept[tokens] = (cache, logits)
+        self._kept.move_to_end(tokens)
+        while len(self._kept) > self.entries:
+            self._kept.popitem(last=False)
+
+    def recall(self, tokens: tuple[int, ...]) -> tuple[Any, Any] | None:
+        found = self._kept.get(tokens)
+        if found is not None:
+            self._kept.move_to_end(tokens)
+        return found
+
+    def longest(self, prompt: Sequence[int]) -> tuple[int, Any] | None:
+        """``(length, cache)`` of the kept prompt sharing the most first tokens with
+        ``prompt`` (leaving it at least one), if at least PREFIX_MIN_TOKENS."""
+        best: tuple[int, Any] | None = None
+        used = None
+        for tokens, (cache, _) in self._kept.items():
+            shared = min(_common_length(prompt, tokens), len(prompt) - 1)
+            if shared >= PREFIX_MIN_TOKENS and shared > (best[0] if best else 0):
+                best, used = (shared, cache), tokens
+        if used is not None:
+            self._kept.move_to_end(used)
+        return best
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 def _calibration_texts() -> list[str]:

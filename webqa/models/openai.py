@@ -14,8 +14,9 @@ What a server cannot do for us, we do here:
   stray ``</think>`` (the chat template opened the block inside the prompt).
 - Stop strings are also applied locally, in case a server ignores them.
 
-Failures: 429, 5xx, connection errors and timeouts are retried with exponential backoff
-(``retries`` retries after the first try); then, or at once for other 4xx answers, a
+Failures: 429, 5xx, connection errors and timeouts are retried under webqa's one retry
+policy (``webqa.retry``: exponential backoff, ``Retry-After`` honoured up to 30 s;
+``retries`` retries after the first try); then, or at once for other 4xx answers, a
 ModelError with one line: the URL, the status and an excerpt of the server's message.
 """
 
@@ -25,7 +26,6 @@ import math
 import os
 import re
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,10 +36,11 @@ import httpx
 
 from webqa.errors import ModelError
 from webqa.models.base import Chat, Generation, GenerationRequest
+from webqa.retry import GaveUp, Retryable, RetryPolicy, raise_if_retryable
 from webqa.text import first_line, strip_think
+from webqa.web.base import Closing
 
 API_KEY_VARS = ("WEBQA_API_KEY", "OPENAI_API_KEY")  # looked up in this order
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 CONSTRAINT_RETRY_TEMPERATURE = 0.7
 YES_TOKENS = frozenset({"yes"})
 NO_TOKENS = frozenset({"no"})
@@ -86,7 +87,7 @@ class _StatusError(ModelError):
         self.status = status
 
 
-class OpenAIPolicy:
+class OpenAIPolicy(Closing):
     """A Policy over an OpenAI-compatible chat completions server."""
 
     def __init__(
@@ -98,7 +99,7 @@ class OpenAIPolicy:
         timeout: float = 60.0,
         retries: int = 3,
         max_concurrency: int = 8,
-        backoff: float = 1.0,  # first retry waits this long, then doubles (capped at 30 s)
+        backoff: float = 1.0,  # first retry waits this long, then doubles (capped)
         transport: httpx.BaseTransport | None = None,  # for tests
     ) -> None:
         if max_concurrency < 1:
@@ -107,8 +108,7 @@ class OpenAIPolicy:
         self.name = f"openai:{model}"
         self.url = chat_url(api_base)
         self.timeout = timeout
-        self.retries = max(0, retries)
-        self.backoff = backoff
+        self.retry = RetryPolicy(max(0, retries), backoff, MAX_BACKOFF_S)
         self.max_concurrency = max_concurrency
         key = api_key or next((os.environ[v] for v in API_KEY_VARS if os.environ.get(v)), None)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -147,12 +147,6 @@ class OpenAIPolicy:
 
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> OpenAIPolicy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- internals ------------------------------------------------------------
 
@@ -241,39 +235,35 @@ class OpenAIPolicy:
         return prompt, completion
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        attempts = self.retries + 1
-        problem = ""
-        hint = 0.0  # the server's Retry-After, in seconds
-        for attempt in range(attempts):
-            if attempt:
-                wait = max(self.backoff * 2 ** (attempt - 1), hint)
-                time.sleep(min(MAX_BACKOFF_S, wait))
+        try:
+            return self.retry.call(lambda: self._post_once(body))
+        except GaveUp as stop:
+            tries = "1 try" if stop.attempts == 1 else f"{stop.attempts} tries"
+            raise ModelError(f"model server {self.url} {stop} ({tries})") from None
+
+    def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            with self._slots:
+                response = self._client.post(self.url, json=body)
+        except httpx.TimeoutException as exc:
+            raise Retryable(f"timed out after {self.timeout:g} s") from exc
+        except httpx.TransportError as exc:
+            problem = f"connection failed ({type(exc).__name__}: {_excerpt(str(exc))})"
+            raise Retryable(problem) from exc
+        status = response.status_code
+        if status == 200:
             try:
-                with self._slots:
-                    response = self._client.post(self.url, json=body)
-            except httpx.TimeoutException:
-                problem = f"timed out after {self.timeout:g} s"
-                continue
-            except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__}: {_excerpt(str(exc))})"
-                continue
-            if response.status_code == 200:
-                try:
-                    data = response.json()
-                except ValueError:
-                    data = None
-                if not isinstance(data, dict) or not data.get("choices"):
-                    raise ModelError(
-                        f"{self.url} answered 200 but not a chat completion: "
-                        f"{_excerpt(response.text)}"
-                    )
-                return data
-            problem = f"answered {response.status_code}: {_server_message(response)}"
-            hint = _retry_after(response)
-            if response.status_code not in RETRY_STATUSES:
-                raise _StatusError(f"model server {self.url} {problem}", response.status_code)
-        tries = "1 try" if attempts == 1 else f"{attempts} tries"
-        raise ModelError(f"model server {self.url} {problem} ({tries})")
+                data = response.json()
+            except ValueError:
+                data = None
+            if not isinstance(data, dict) or not data.get("choices"):
+                raise ModelError(
+                    f"{self.url} answered 200 but not a chat completion: {_excerpt(response.text)}"
+                )
+            return data
+        problem = f"answered {status}: {_server_message(response)}"
+        raise_if_retryable(status, problem, response.headers)
+        raise _StatusError(f"model server {self.url} {problem}", status)
 
 
 def _messages(chat: Chat) -> list[dict[str, str]]:
@@ -314,13 +304,6 @@ def _yes_from_logprobs(reply: dict[str, Any]) -> float | None:
     if yes + no <= 0.0:
         return None
     return yes / (yes + no)
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("retry-after", "0")))
-    except ValueError:  # an HTTP date: not worth parsing, the backoff will do
-        return 0.0
 
 
 def _server_message(response: httpx.Response) -> str:

@@ -17,11 +17,17 @@ import re
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping
 
+from webqa.text import END_MARKS
+
 _TOKEN = re.compile(r"&\w+;|\w+|[^\w\s]")
 _WORD = re.compile(r"\w+")
 _BLOCK_TAG = re.compile(r"</?(p|div|li|ul|ol|br|h\d|tr|td|table)\b")
 _TAG_SPLIT = re.compile(r"(<[^>]*>)")
-_SENTENCE_END = frozenset('.!?:;"“”')
+# After these a capital says nothing: a sentence or clause may start there, or the word
+# continues a name after an abbreviation ("S. Korea", "St. Lucia"). Not webqa.text's
+# sentence test on purpose: that one reads "S. Korea" as one sentence, and "Korea" would
+# be linked to the peninsula's page.
+_SENTENCE_END = frozenset(END_MARKS + ':;"“”')
 MAX_TITLE_TOKENS = 12
 _UNSAFE = re.compile(r'[%?#"<>\\\s\x00-\x1f\x7f]')
 

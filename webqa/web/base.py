@@ -8,7 +8,7 @@ the network or the corpus any other way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
 
 
@@ -50,6 +50,23 @@ class Web(Protocol):
     def fetch(self, url: str) -> Document:
         """The document at ``url``; raises FetchError (or BlockedURLError) on failure."""
         ...
+
+
+_C = TypeVar("_C", bound="Closing")
+
+
+class Closing:
+    """A mixin for things that hold a resource: ``with thing:`` calls ``thing.close()``
+    at the end of the block."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def domain_of(url: str) -> str:

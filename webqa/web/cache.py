@@ -5,6 +5,13 @@ hold ``str`` or ``bytes`` and expire after their own TTL. The file uses WAL mode
 busy timeout, so several processes can share it; one connection per ``Cache`` guarded
 by a lock, so several threads can share a ``Cache``.
 
+The cache is bounded in age and size. No entry is kept longer than ``max_age`` (a longer
+TTL is cut to it), and expired entries are deleted when the cache is opened and every
+``EVICT_EVERY`` writes. The values may take at most ``max_bytes``: once a write takes
+them over (as far as this process can tell, and at every check), the entries that would
+expire soonest are deleted until they are back under nine tenths of it. SQLite reuses the
+pages freed, so the file stays about that size.
+
 A cache only saves time, so a broken one never stops an answer. A file that is not a
 cache (garbage, corrupt pages, a folder, another program's tables) is set aside, renamed
 to ``<name>.broken-<time>`` so nothing is lost, and a new cache is started in its place.
@@ -22,15 +29,20 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from webqa.paths import data_dir
+from webqa.sqlitedb import SQLITE_BUSY, SQLITE_LOCKED, error_code, use_wal, write_transaction
 
 PAGE_TTL = 24 * 3600.0  # seconds a fetched page stays fresh
 SEARCH_TTL = 3600.0  # seconds a search result list stays fresh
 BUSY_TIMEOUT = 2.0  # seconds to wait for another process's lock before going without
+MAX_AGE = 7 * 24 * 3600.0  # seconds an entry may be kept, whatever TTL it was given
+MAX_BYTES = 256 * 1024 * 1024  # bytes of values the cache may hold
+EVICT_EVERY = 100  # writes between two deletions of expired entries
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -46,7 +58,7 @@ CREATE INDEX IF NOT EXISTS entries_expires ON entries (expires);
 
 # SQLite's primary result codes that mean "this file is not a (healthy) cache"
 _SQLITE_ERROR, _SQLITE_CORRUPT, _SQLITE_NOTADB = 1, 11, 26
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 5, 6, 8
+_SQLITE_READONLY = 8  # and one that means "this file cannot be written"
 
 T = TypeVar("T")
 
@@ -59,7 +71,8 @@ class Cache:
     """A thread-safe, process-safe key-value cache with per-entry expiry.
 
     ``path`` defaults to ``data_dir()/cache.sqlite3``; ``clock`` (seconds since the
-    epoch) is there for tests; ``timeout`` is how long to wait for another process's lock.
+    epoch) is there for tests; ``timeout`` is how long to wait for another process's lock;
+    ``max_age`` (seconds) and ``max_bytes`` bound the entries (see the module).
     ``broken`` says why the cache is off (None while it works); ``set_aside`` is where a
     damaged file was moved.
     """
@@ -70,9 +83,15 @@ class Cache:
         *,
         clock: Callable[[], float] = time.time,
         timeout: float = BUSY_TIMEOUT,
+        max_age: float = MAX_AGE,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self._clock = clock
         self._timeout = timeout
+        self.max_age = max_age
+        self.max_bytes = max_bytes
+        self._writes = 0  # writes since the last eviction
+        self._bytes = 0  # the values' size at the last eviction, plus what was written since
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self.broken: str | None = None
@@ -91,6 +110,7 @@ class Cache:
                 self._db = self._open()
             except (sqlite3.Error, OSError) as error:
                 self._recover(error)
+        self._run(self._evict, None)
 
     # -- the entries ------------------------------------------------------------------
 
@@ -137,14 +157,20 @@ class Cache:
             blob = value.encode("utf-8") if isinstance(value, str) else bytes(value)
         except UnicodeEncodeError:  # lone surrogates: not worth keeping
             return
-        self._run(
-            lambda db: db.execute(
+        expires = self._clock() + min(ttl, self.max_age)
+
+        def store(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT OR REPLACE INTO entries (kind, key, value, is_text, expires)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (kind, key, blob, int(is_text), self._clock() + ttl),
-            ),
-            None,
-        )
+                (kind, key, blob, int(is_text), expires),
+            )
+            self._writes += 1
+            self._bytes += len(blob)
+            if self._writes >= EVICT_EVERY or self._bytes > self.max_bytes:
+                self._evict(db)
+
+        self._run(store, None)
 
     def delete(self, kind: str, key: str) -> None:
         """Forget one entry (no error if it is absent)."""
@@ -161,6 +187,47 @@ class Cache:
             ),
             0,
         )
+
+    def _evict(self, db: sqlite3.Connection) -> None:
+        """Delete the expired entries, then, if the values take more than ``max_bytes``,
+        those that would expire soonest until they take at most nine tenths of it. Only
+        looks (no write lock, nothing written) when there is nothing to delete."""
+        if not self._over_bounds(db):
+            return
+        with write_transaction(db):
+            db.execute("DELETE FROM entries WHERE expires <= ?", (self._clock(),))
+            total = self._size(db)
+            if total > self.max_bytes:
+                excess = total - self.max_bytes * 9 // 10
+                doomed = []
+                with closing(
+                    db.execute("SELECT rowid, LENGTH(value) FROM entries ORDER BY expires, rowid")
+                ) as rows:
+                    for rowid, size in rows:
+                        if excess <= 0:
+                            break
+                        doomed.append((rowid,))
+                        excess -= size
+                        total -= size
+                db.executemany("DELETE FROM entries WHERE rowid = ?", doomed)
+        self._writes, self._bytes = 0, total
+
+    def _over_bounds(self, db: sqlite3.Connection) -> bool:
+        """Whether an entry has expired or the values take more than ``max_bytes``; resets
+        the write count and size estimate when neither."""
+        expired = db.execute(
+            "SELECT 1 FROM entries WHERE expires <= ? LIMIT 1", (self._clock(),)
+        ).fetchone()
+        total = self._size(db)
+        if expired is None and total <= self.max_bytes:
+            self._writes, self._bytes = 0, total
+            return False
+        return True
+
+    @staticmethod
+    def _size(db: sqlite3.Connection) -> int:
+        """The bytes the values take (SQLite reads a value's length without the value)."""
+        return int(db.execute("SELECT TOTAL(LENGTH(value)) FROM entries").fetchone()[0])
 
     def clear(self) -> None:
         """Delete every entry."""
@@ -208,7 +275,7 @@ class Cache:
             self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            self._use_wal(db)
+            use_wal(db, self._timeout)
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             db.execute("SELECT kind, key, value, is_text, expires FROM entries LIMIT 0")
@@ -216,22 +283,6 @@ class Cache:
             db.close()
             raise
         return db
-
-    def _use_wal(self, db: sqlite3.Connection) -> None:
-        """Switch to WAL; SQLite's busy timeout does not cover the switch, so a new cache
-        opened by several processes at once retries here, as long as the timeout."""
-        deadline = time.monotonic() + self._timeout
-        while True:
-            try:
-                if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                    db.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as error:
-                if _code(error) not in (_SQLITE_BUSY, _SQLITE_LOCKED):
-                    raise
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
 
     def _recover(self, error: BaseException) -> None:
         """Called with the lock held after ``error``: set a damaged file aside and start
@@ -268,8 +319,8 @@ class Cache:
         )
 
     def _reason(self, error: BaseException) -> str:
-        code = _code(error)
-        if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        code = error_code(error)
+        if code in (SQLITE_BUSY, SQLITE_LOCKED):
             return f"it is locked by another process (waited {self._timeout:g} s)"
         if code == _SQLITE_READONLY:
             return "it is read-only"
@@ -288,15 +339,10 @@ class Cache:
             self._db = None
 
 
-def _code(error: BaseException) -> int | None:
-    code = getattr(error, "sqlite_errorcode", None)
-    return code & 0xFF if isinstance(code, int) else None  # the primary code
-
-
 def _damaged(error: BaseException) -> bool:
     """Whether ``error`` says the file is not a healthy cache (rather than busy, read-only,
     out of space: conditions that pass and whose file must be left where it is)."""
-    return isinstance(error, IsADirectoryError) or _code(error) in (
+    return isinstance(error, IsADirectoryError) or error_code(error) in (
         _SQLITE_ERROR,  # e.g. another program's table of the same name: not our cache
         _SQLITE_CORRUPT,
         _SQLITE_NOTADB,

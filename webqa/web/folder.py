@@ -2,7 +2,8 @@
 
 Each file keeps its place: ``guide/intro.html`` is the ZIM entry ``guide/intro.html``,
 so relative links between files keep working. Markdown (``.md``) becomes ``.html`` (links
-to ``.md`` files are rewritten to match); text (``.txt``) becomes a page of paragraphs.
+to ``.md`` files are rewritten to match; one over ``MAX_MARKDOWN_CHARS`` is shown as text,
+which bounds the parser's time); text (``.txt``) becomes a page of paragraphs.
 HTML loses scripts and styles, and keeps only its main content when it marks one
 (``<main>``, ``role="main"``). Titles: ``<title>``, else the first heading or line, else
 the file name.
@@ -31,6 +32,7 @@ HTML_SUFFIXES = (".html", ".htm")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 TEXT_SUFFIXES = (".txt",)
 MAX_FILE_BYTES = 64 << 20  # a larger file is skipped (reported), never read
+MAX_MARKDOWN_CHARS = 2_000_000  # ~7 s of markdown-it at most (~70 s on a "[[[..." flood)
 _BLOCKS = frozenset(
     "p div h1 h2 h3 h4 h5 h6 li dt dd tr pre blockquote section article table br".split()
 )
@@ -178,7 +180,7 @@ def _article(raw: bytes, rel: str, paths: set[str]) -> Article:
     if suffix in HTML_SUFFIXES:
         return _html_article(raw, path, paths, fallback)
     text = raw.decode("utf-8", errors="replace")
-    if suffix in MARKDOWN_SUFFIXES:
+    if suffix in MARKDOWN_SUFFIXES and len(text) <= MAX_MARKDOWN_CHARS:
         return _html_article(markdown_to_html(text).encode(), path, paths, fallback)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     title = lines[0] if lines and len(lines[0]) <= 120 else fallback

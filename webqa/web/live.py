@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from types import TracebackType
 
 from webqa.errors import SearchError
-from webqa.web.base import Document, SearchResult
+from webqa.web.base import Closing, Document, SearchResult
 from webqa.web.cache import Cache
 from webqa.web.fetch import Fetcher
 from webqa.web.guard import IPNetwork
@@ -22,7 +21,7 @@ from webqa.web.search import (
 ENGINES = ("duckduckgo", "searxng", "brave")
 
 
-class LiveWeb:
+class LiveWeb(Closing):
     """Search with ``search_backend``, fetch with ``fetcher`` (a ``Web``)."""
 
     def __init__(self, search_backend: SearchBackend, fetcher: Fetcher) -> None:
@@ -40,17 +39,6 @@ class LiveWeb:
 
     def close(self) -> None:
         self.fetcher.close()
-
-    def __enter__(self) -> LiveWeb:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def make_live_web(

@@ -1,5 +1,5 @@
 """A ``Web`` that remembers every search and fetch made through it, for the log and for
-telling "every search failed" apart from "nothing was found" (``webqa.batching``)."""
+telling "every search failed" apart from "nothing was found" (``webqa.runner``)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Live search backends: SearXNG, DuckDuckGo (through ``ddgs``) and the Brave Search API.
 
 Each is a ``SearchBackend``: ``search(query, k) -> list[SearchResult]``. All share one
-policy: rate limits (429), server errors and timeouts are retried with exponential
-backoff, then a ``SearchError`` says what happened; an empty list means the engine
-really found nothing, never that it failed quietly. Results are cached (``SEARCH_TTL``).
+policy, webqa's (``webqa.retry``): rate limits (429), server errors and timeouts are
+retried with exponential backoff, then a ``SearchError`` says what happened; an empty
+list means the engine really found nothing, never that it failed quietly. Results are
+cached (``SEARCH_TTL``).
 
 Every search ends within ``deadline`` seconds of wall clock (default 30), retries and
 ``Retry-After`` waits included (a wait that would pass the deadline fails at once), and
@@ -23,7 +24,6 @@ import json
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,19 +31,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from webqa.errors import FetchError, SearchError
+from webqa.retry import GaveUp, Retryable, RetryPolicy, raise_if_retryable
+from webqa.text import strip_unprintable
 from webqa.web.base import SearchResult
 from webqa.web.cache import SEARCH_TTL, Cache
-from webqa.web.fetch import (
-    DEFAULT_USER_AGENT,
-    Retryable,
-    deadline,
-    deadline_client,
-    parse_retry_after,
-    printable,
-    read_capped,
-    retry_delay,
-    time_left,
-)
+from webqa.web.decompress import read_capped
+from webqa.web.transport import USER_AGENT, deadline, deadline_client, time_left
 
 if TYPE_CHECKING:  # typing.Unpack is Python 3.11+
     from typing_extensions import Unpack
@@ -91,7 +84,7 @@ def _plain(text: Any, limit: int = MAX_SNIPPET) -> str:
     if not isinstance(text, str):
         return ""
     text = text[: limit * 20]  # markup and entities shrink; nothing useful lies beyond
-    plain = " ".join(printable(html.unescape(_TAG.sub("", text))).split())
+    plain = " ".join(strip_unprintable(html.unescape(_TAG.sub("", text))).split())
     return plain[:limit].rstrip()
 
 
@@ -101,7 +94,7 @@ def _clean_url(url: Any) -> str | None:
     if not isinstance(url, str):
         return None
     url = url.strip().replace(" ", "%20")
-    if len(url) > MAX_URL or printable(url) != url or any(ch.isspace() for ch in url):
+    if len(url) > MAX_URL or strip_unprintable(url) != url or any(ch.isspace() for ch in url):
         return None
     if not re.match(r"https?://[^/\s]", url, re.I):
         return None
@@ -222,9 +215,7 @@ class _RetryingBackend:
         self.cache = cache
         self.timeout = timeout
         self.deadline = deadline
-        self.retries = retries
-        self.backoff = backoff
-        self.max_retry_after = max_retry_after
+        self.retry = RetryPolicy(retries, backoff, max_retry_after)
         self.max_bytes = max_bytes
 
     def _endpoint(self) -> str:
@@ -251,30 +242,18 @@ class _RetryingBackend:
 
     def _with_retries(self, query: str, k: int) -> list[SearchResult]:
         what = f"{self.name} search for {query!r}"
+
+        def once() -> list[SearchResult]:
+            if time_left() <= 0:
+                raise SearchError(f"{what} timed out after {self.deadline:g} s")
+            with deadline(self.timeout):
+                return self._search_once(query, k)
+
         with deadline(self.deadline):
-            attempt = 0
-            while True:
-                if time_left() <= 0:
-                    raise SearchError(f"{what} timed out after {self.deadline:g} s")
-                try:
-                    with deadline(self.timeout):
-                        return self._search_once(query, k)
-                except Retryable as exc:
-                    failure = exc
-                attempt += 1
-                if attempt > self.retries:
-                    raise SearchError(
-                        f"{what} failed: {failure} (gave up after {attempt} attempts)"
-                    )
-                delay = retry_delay(
-                    attempt - 1, self.backoff, failure.retry_after, self.max_retry_after
-                )
-                if time_left() <= delay:
-                    raise SearchError(
-                        f"{what} failed: {failure} "
-                        f"(no time left to retry within {self.deadline:g} s)"
-                    )
-                time.sleep(delay)
+            try:
+                return self.retry.call(once, time_left=time_left)
+            except GaveUp as stop:
+                raise SearchError(f"{what} failed: {stop} ({stop.why(self.deadline)})") from None
 
     def _search_once(self, query: str, k: int) -> list[SearchResult]:
         raise NotImplementedError
@@ -291,16 +270,14 @@ class _RetryingBackend:
                     "GET",
                     url,
                     params=list(params),
-                    headers={"User-Agent": DEFAULT_USER_AGENT, **headers},
+                    headers={"User-Agent": USER_AGENT, **headers},
                     timeout=max(time_left(), 0.001),
                 ) as resp,
             ):
                 status = resp.status_code
-                if status == 429 or status >= 500:
-                    raise Retryable(
-                        f"HTTP {status} {resp.reason_phrase} from {url}",
-                        parse_retry_after(resp.headers.get("retry-after")),
-                    )
+                raise_if_retryable(
+                    status, f"HTTP {status} {resp.reason_phrase} from {url}", resp.headers
+                )
                 if status >= 400:
                     raise SearchError(self._client_error(resp))
                 body = read_capped(resp, url, self.max_bytes, what=f"{self.name} reply")

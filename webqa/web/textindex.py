@@ -18,14 +18,14 @@ import json
 import math
 import re
 import shutil
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import tantivy
 
 from webqa.errors import CorpusError, SearchError
-from webqa.text import STOP_WORDS
+from webqa.text import STOP_WORDS, split_sentences
 
 ANALYZER_NAME = "webqa_en"
 META_FILE = "webqa-index.json"
@@ -33,7 +33,6 @@ INDEX_FORMAT = 1
 
 
 _WORD = re.compile(r"\w+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“(\[]?[A-Z0-9])")
 TITLE_REPEAT = 3  # the title (and aliases) count this many times in the body
 PHRASE_BOOST = 1.0  # two adjacent query words found next to each other
 TITLE_NAMED_BONUS = 0.5  # re-rank: the page's whole title appears in the query
@@ -302,7 +301,7 @@ def make_snippet(
     prefixes = {term[:4] for term in wanted}
     weights = weights or {}
     best, best_score = "", 0.0
-    for sentence in _sentences(body):
+    for sentence in split_sentences(body):
         if not sentence or sentence in skip:
             continue
         low = sentence.lower()
@@ -316,12 +315,6 @@ def make_snippet(
         lines = (line.strip() for line in body.split("\n"))
         best = next((line for line in lines if line and line not in skip), "")
     return _shorten(" ".join(best.split()), wanted, text_analyzer, max_chars)
-
-
-def _sentences(text: str) -> Iterator[str]:
-    for line in text.split("\n"):
-        for sentence in _SENTENCE_END.split(line):
-            yield sentence.strip()
 
 
 def _shorten(

@@ -16,30 +16,18 @@ the batch in two, while a fast model never waits long. Workers say they are live
 
 A failing merged call does not fail every caller: the calls are retried one by one, and
 each caller gets its own result or its own exception.
-
-``run_many`` is the executor every batch front door shares (``answer_many`` and
-``webqa batch``): K worker threads, each answering one question at a time with
-``run_question``, results yielded as they finish. A question that fails is yielded with
-its error; it never stops the others.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from webqa.agent import AgentConfig, EventSink, PassageRanker, Result, run_question
-from webqa.errors import FetchError, InputError, ModelError, SearchError, WebQAError
-from webqa.models.base import Chat, Generation, GenerationRequest, Policy, RewardModel
-from webqa.values import Question, validate_question
-from webqa.web.base import Web
-from webqa.web.recording import RecordingWeb, Visit
+from webqa.models.base import Chat, Generation, GenerationRequest, Policy
 
 
 @dataclass(eq=False)
@@ -229,193 +217,3 @@ class BatchingPolicy:
     def _deliver(call: _Call, result: list[Any] | None, error: BaseException | None) -> None:
         call.result, call.error = result, error
         call.done.set()
-
-
-# -- the executor -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answered:
-    """One finished question: its result, or why it failed."""
-
-    question: Question
-    result: Result | None  # None when it failed before an answer was written
-    error: str | None  # None when it was answered
-    error_type: str | None  # "input" | "model" | "search" | "fetch" | "error" | "internal"
-    started: float  # unix time
-    seconds: float  # wall time, start to finish
-    visits: tuple[Visit, ...] = ()  # searches and fetches, in order
-    log_id: int | None = None  # its run in the log (webqa.store), when logged
-    # what was raised, for a caller that answers one question and re-raises it (answer())
-    failure: BaseException | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def answer(self) -> str | None:
-        return self.result.answer if self.result is not None else None
-
-
-Logger = Callable[[Answered], int | None]
-
-
-def run_many(
-    questions: Iterable[Question],
-    *,
-    policy: Policy,
-    web: Web,
-    reward: RewardModel | None,
-    config: AgentConfig,
-    n: int = 1,
-    concurrency: int = 4,
-    log: Logger | None = None,
-    ranker: PassageRanker | None = None,
-) -> Iterator[Answered]:
-    """Answer ``questions`` with ``concurrency`` worker threads; yield each as it finishes.
-
-    With a ``BatchingPolicy``, the workers' model calls are merged into batches. ``log``
-    (called in the worker, before the answer is yielded) returns the log id it wrote;
-    ``ranker`` goes to ``run_question`` as it is.
-    Closing the iterator early stops the workers after their current question.
-    """
-    if concurrency < 1:
-        raise InputError(f"concurrency must be at least 1, got {concurrency}")
-    source = iter(questions)
-    take = threading.Lock()
-    stop = threading.Event()
-    done: queue.Queue[Answered | BaseException | None] = queue.Queue()
-
-    def next_question() -> Question | None:
-        with take:
-            if stop.is_set():
-                return None
-            return next(source, None)
-
-    def work() -> None:
-        try:
-            while (question := next_question()) is not None:
-                answered = answer_one(
-                    question,
-                    policy=policy,
-                    web=web,
-                    reward=reward,
-                    config=config,
-                    n=n,
-                    ranker=ranker,
-                )
-                if stop.is_set():  # abandoned by the caller mid-question: not a result
-                    break
-                done.put(_logged(answered, log) if log is not None else answered)
-        except BaseException as error:  # the input iterator itself failed
-            stop.set()
-            done.put(error)
-        finally:
-            done.put(None)
-
-    workers = [
-        threading.Thread(target=work, name=f"webqa-worker-{i}", daemon=True)
-        for i in range(concurrency)
-    ]
-    for worker in workers:
-        worker.start()
-    try:
-        running = len(workers)
-        while running:
-            item = done.get()
-            if item is None:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
-    finally:
-        stop.set()
-
-
-def answer_one(
-    question: Question,
-    *,
-    policy: Policy,
-    web: Web,
-    reward: RewardModel | None,
-    config: AgentConfig,
-    n: int = 1,
-    ranker: PassageRanker | None = None,
-    on_event: EventSink | None = None,
-) -> Answered:
-    """Answer one question: the one path ``answer()``, ``answer_many()`` and ``webqa
-    batch`` share, so that what counts as a failure (a bad question, a model error,
-    every search failing) and what is logged cannot differ between them. Never raises
-    for the question's own failure: it is the ``Answered``'s ``error`` (and
-    ``failure``, what was raised)."""
-    started, clock = time.time(), time.perf_counter()
-    recording = RecordingWeb(web)
-    live: AbstractContextManager[None] = (
-        policy.worker() if isinstance(policy, BatchingPolicy) else nullcontext()
-    )
-    result: Result | None = None
-    error: str | None = None
-    kind: str | None = None
-    failure: BaseException | None = None
-    try:
-        text = validate_question(question.text)
-        with live:
-            result = run_question(
-                text,
-                policy=policy,
-                web=recording,
-                reward=reward,
-                n=n,
-                config=config,
-                on_event=on_event,
-                ranker=ranker,
-            )
-        error = search_failure(result, recording.visits)
-        if error:
-            kind, failure = "search", SearchError(error)
-    except Exception as exc:  # one question's failure never stops the batch
-        (error, kind), failure = _describe(exc), exc
-    return Answered(
-        question=question,
-        result=result,
-        error=error,
-        error_type=kind,
-        started=started,
-        seconds=time.perf_counter() - clock,
-        visits=recording.visits,
-        failure=failure,
-    )
-
-
-def _logged(answered: Answered, log: Logger) -> Answered:
-    try:
-        return replace(answered, log_id=log(answered))
-    except Exception as exc:  # the answer matters more than its log entry
-        warnings.warn(f"could not log question {answered.question.id!r}: {exc}", stacklevel=1)
-        return answered
-
-
-def search_failure(result: Result, visits: Sequence[Visit]) -> str | None:
-    """Why a question failed when nothing was found because every search failed."""
-    searches = [v for v in visits if v.kind == "search"]
-    if not searches or any(v.ok for v in searches):
-        return None
-    if any(c.references for c in result.candidates):
-        return None
-    return f"every search failed ({len(searches)}); the last: {searches[-1].error}"
-
-
-def _describe(exc: Exception) -> tuple[str, str]:
-    kinds: tuple[tuple[type[Exception], str], ...] = (
-        (InputError, "input"),
-        (ModelError, "model"),
-        (SearchError, "search"),
-        (FetchError, "fetch"),
-        (WebQAError, "error"),
-    )
-    for cls, kind in kinds:
-        if isinstance(exc, cls):
-            return str(exc) or cls.__name__, kind
-    return f"{type(exc).__name__}: {exc}", "internal"

@@ -1,30 +1,19 @@
-"""Reward models: score an answer given its question and the quotes it may cite.
-
-- ``GroundingScorer`` (the embedded default): is each sentence backed by the quotes it
-  cites? MiniLM similarity, plus a policy's yes/no judgement when one is given.
-- ``HFRewardModel``: any local Hugging Face sequence-classification model with one
-  output (for example OpenAssistant's DeBERTa reward models).
-- ``load_reward_model(spec)`` picks one.
-
-``split_sentences``, ``find_citations`` and ``remove_citations`` are the small text tools
-the scorer is built on; answer post-processing reuses them.
-"""
+"""The grounding scorer, the embedded default reward model: is each sentence of an
+answer backed by the quotes it cites? MiniLM similarity, plus a policy's yes/no
+judgement when one is given. All the answers to a question are scored in one call: one
+embedding batch and one batch of judge questions for every sentence of every answer."""
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from webqa.errors import ModelError
-from webqa.models.base import Message, Policy, RewardModel
-from webqa.text import (  # noqa: F401  (re-exported: the scorer's text tools)
-    CITATION_RE,
+from webqa.models.base import Message, Policy, Scorable
+from webqa.text import (
     find_citations,
     is_decline,
     keywords,
@@ -33,8 +22,6 @@ from webqa.text import (  # noqa: F401  (re-exported: the scorer's text tools)
     split_sentences,
 )
 from webqa.values import Quote
-
-# -- the grounding scorer -----------------------------------------------------------
 
 JUDGE_PROMPT = (
     "Quote:\n{quote}\n\nStatement: {statement}\n\n"
@@ -162,28 +149,64 @@ class GroundingScorer:
         """MiniLM from its package, with ``judge`` (a policy) when given."""
         return cls(None, judge=judge)
 
-    def score(self, question: str, quotes: Sequence[Quote], answer: str) -> float:
-        return self.details(question, quotes, answer).score
+    def score(self, question: str, answers: Sequence[Scorable]) -> list[float]:
+        """Each answer's score, given with the quotes it may cite; all in one batch."""
+        return [d.score for d in self.details_many(question, answers)]
 
     def supported(self, sentence: str, quotes: Sequence[Quote]) -> bool:
         """Whether ``quotes`` (all taken as cited) support ``sentence``."""
         if not quotes or not remove_citations(sentence):
             return False
-        sims, judged = self._support([(remove_citations(sentence), list(quotes))])
-        return self._combine(sims[0], judged[0]) >= self.weights.supported_threshold
+        pairs = [(remove_citations(sentence), list(quotes))]
+        vectors = self._vectors(_texts(pairs))
+        sim, judged = self._similarities(pairs, vectors)[0], self._judge(pairs)[0]
+        return self._combine(sim, judged) >= self.weights.supported_threshold
 
     def details(self, question: str, quotes: Sequence[Quote], answer: str) -> GroundingDetails:
+        """Every component of one answer's score."""
+        return self.details_many(question, [(quotes, answer)])[0]
+
+    def details_many(self, question: str, answers: Sequence[Scorable]) -> list[GroundingDetails]:
+        """Every component of each answer's score: every answer's cited sentences are
+        embedded (with the question and the quotes) in one batch and judged in one."""
+        w = self.weights
+        parsed = [self._sentences(quotes, answer) for quotes, answer in answers]
+        pairs = [
+            (row[3], [quotes[n - 1] for n in row[2]])
+            for (quotes, _), one in zip(answers, parsed, strict=True)
+            for row in (one[0] if one is not None else ())
+            if row[2]
+        ]
+        considered = [
+            [quotes[n - 1] for n in sorted({n for row in one[0] for n in row[2]})] or list(quotes)
+            for (quotes, _), one in zip(answers, parsed, strict=True)
+            if one is not None
+        ]
+        relevant = [c for c in considered if c and question.strip()]
+        texts = _texts(pairs) + ([question] if relevant else [])
+        texts += [c for quotes in relevant for q in quotes for c in _chunks(q.text)]
+        vectors = self._vectors(texts) if texts else {}
+        measured = iter(zip(self._similarities(pairs, vectors), self._judge(pairs), strict=True))
+        relevances = iter([self._relevance(question, c, vectors) for c in considered])
+        return [
+            GroundingDetails(score=-w.empty, empty=True)
+            if one is None
+            else self._details(question, quotes, one, measured, next(relevances))
+            for (quotes, _), one in zip(answers, parsed, strict=True)
+        ]
+
+    # -- internals ----------------------------------------------------------------
+
+    def _sentences(self, quotes: Sequence[Quote], answer: str) -> _Parsed | None:
+        """The answer's sentences as rows, and whether it declines (None: it is empty)."""
         w = self.weights
         sentences = split_sentences(answer)
         if not sentences:
-            return GroundingDetails(score=-w.empty, empty=True)
-
-        rows: list[tuple[str, tuple[int, ...], tuple[int, ...], str, bool]] = []
-        bad = 0
+            return None
+        rows: list[_Row] = []
         declines = False
         for sentence in sentences:
             cites = tuple(find_citations(sentence))
-            bad += sum(1 for n in cites if not 1 <= n <= len(quotes))
             clean = remove_citations(sentence)
             if not clean.strip(".!?…"):  # citation marks alone: nothing to support
                 rows.append((sentence, cites, (), clean, False))
@@ -195,18 +218,27 @@ class GroundingScorer:
         if not declines and not any(row[4] for row in rows):
             # only short sentences ("Canberra."): a short answer is still a claim
             rows = [(a, b, c, d, bool(d.strip(".!?…"))) for a, b, c, d, _ in rows]
+        return rows, declines
 
-        cited = [i for i, row in enumerate(rows) if row[2]]
-        sims, judged = self._support(
-            [(rows[i][3], [quotes[n - 1] for n in rows[i][2]]) for i in cited]
-        )
-        measured = dict(zip(cited, zip(sims, judged, strict=True), strict=True))
+    def _details(
+        self,
+        question: str,
+        quotes: Sequence[Quote],
+        parsed: _Parsed,
+        measured: Iterator[tuple[float, float | None]],
+        relevance: float,
+    ) -> GroundingDetails:
+        """One answer's score from its sentences, the support of its cited ones (taken
+        from ``measured`` in order) and its quotes' relevance."""
+        w = self.weights
+        rows, declines = parsed
+        bad = sum(1 for row in rows for n in row[1] if not 1 <= n <= len(quotes))
         results: list[SentenceSupport] = []
-        for i, (sentence, cites, valid, _clean, claim) in enumerate(rows):
-            if i not in measured:
+        for sentence, cites, valid, _clean, claim in rows:
+            if not valid:
                 results.append(SentenceSupport(sentence, cites, valid, claim))
                 continue
-            sim, judge = measured[i]
+            sim, judge = next(measured)
             support = self._combine(sim, judge)
             results.append(
                 SentenceSupport(
@@ -222,8 +254,6 @@ class GroundingScorer:
             )
 
         cited_numbers = sorted({n for s in results for n in s.valid})
-        considered = [quotes[n - 1] for n in cited_numbers] or list(quotes)
-        relevance = self._relevance(question, considered)
         claims = [s for s in results if s.claim]
         bad_penalty = w.bad_citation * min(bad, w.max_bad_citations)
         if not claims:
@@ -259,8 +289,6 @@ class GroundingScorer:
             bad_citations=bad,
         )
 
-    # -- internals ----------------------------------------------------------------
-
     def _combine(self, similarity: float, judge: float | None) -> float:
         w = self.weights
         ramp = (similarity - w.sim_floor) / (w.sim_ceil - w.sim_floor)
@@ -269,38 +297,54 @@ class GroundingScorer:
             return sim_support
         return w.judge_share * judge + (1.0 - w.judge_share) * sim_support
 
-    def _support(
-        self, pairs: Sequence[tuple[str, list[Quote]]]
-    ) -> tuple[list[float], list[float | None]]:
-        """For each (statement, cited quotes): best cosine, and the judge's P(yes)."""
-        if not pairs:
-            return [], []
+    def _vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each text's embedding, in one batch."""
+        unique = list(dict.fromkeys(texts))
+        return dict(zip(unique, self._embedder.embed(unique), strict=True))
+
+    def _similarities(
+        self, pairs: Sequence[tuple[str, list[Quote]]], vectors: dict[str, np.ndarray]
+    ) -> list[float]:
+        """For each (statement, cited quotes): the best cosine to a quote's chunk."""
         chunks = {q.text: _chunks(q.text) for _, qs in pairs for q in qs}
-        texts = list(
-            dict.fromkeys([s for s, _ in pairs] + [c for cs in chunks.values() for c in cs])
-        )
-        vectors = dict(zip(texts, self._embedder.embed(texts), strict=True))
         sims: list[float] = []
         for statement, cited in pairs:
             quote_rows = np.stack([vectors[c] for q in cited for c in chunks[q.text]])
             sims.append(float(np.max(quote_rows @ vectors[statement])))
-        if self.judge is None:
-            return sims, [None] * len(pairs)
+        return sims
+
+    def _judge(self, pairs: Sequence[tuple[str, list[Quote]]]) -> list[float | None]:
+        """For each (statement, cited quotes): the judge's P(yes), in one batch (None
+        each without a judge)."""
+        if self.judge is None or not pairs:
+            return [None] * len(pairs)
         chats = [
             [Message("user", JUDGE_PROMPT.format(quote=_judge_quotes(cited), statement=s))]
             for s, cited in pairs
         ]
-        judged: list[float | None] = [float(p) for p in self.judge.yes_probability(chats)]
-        return sims, judged
+        return [float(p) for p in self.judge.yes_probability(chats)]
 
-    def _relevance(self, question: str, quotes: Sequence[Quote]) -> float:
+    def _relevance(
+        self, question: str, quotes: Sequence[Quote], vectors: dict[str, np.ndarray]
+    ) -> float:
         if not quotes or not question.strip():
             return 0.0
         chunks = [_chunks(q.text) for q in quotes]
-        texts = list(dict.fromkeys([question] + [c for cs in chunks for c in cs]))
-        vectors = dict(zip(texts, self._embedder.embed(texts), strict=True))
         best = [max(float(vectors[c] @ vectors[question]) for c in cs) for cs in chunks]
         return float(np.clip(np.mean(best), 0.0, 1.0))
+
+
+# one answer sentence: as written, the numbers it cites, those that name a quote (sorted,
+# unique), its text without citations, and whether it is a claim
+_Row = tuple[str, tuple[int, ...], tuple[int, ...], str, bool]
+_Parsed = tuple[list[_Row], bool]  # an answer's sentences, and whether it declines
+
+
+def _texts(pairs: Sequence[tuple[str, list[Quote]]]) -> list[str]:
+    """What the similarities of ``pairs`` need embedded: the statements and the chunks
+    of the quotes they cite."""
+    chunks = {q.text: _chunks(q.text) for _, qs in pairs for q in qs}
+    return [s for s, _ in pairs] + [c for cs in chunks.values() for c in cs]
 
 
 def _chunks(text: str) -> list[str]:
@@ -333,115 +377,3 @@ def _chunks(text: str) -> list[str]:
 
 def _judge_quotes(quotes: Sequence[Quote]) -> str:
     return "\n\n".join(q.text[:JUDGE_QUOTE_CHARS] for q in quotes)
-
-
-# -- Hugging Face sequence-classification reward models -----------------------------
-
-
-def format_context(question: str, quotes: Sequence[Quote]) -> str:
-    """The first segment an ``HFRewardModel`` reads: the question, then the numbered quotes.
-
-    Question: <question>
-
-    [1] <title> (<domain>): <text>
-    [2] ...
-    """
-    lines = [f"Question: {question}", ""]
-    lines += [f"[{n}] {q.title} ({q.domain}): {q.text}" for n, q in enumerate(quotes, 1)]
-    return "\n".join(lines).rstrip()
-
-
-class HFRewardModel:
-    """A local sequence-classification model with one output; the score is that logit.
-
-    Input pair: ``format_context(question, quotes)`` as the first segment, the answer as
-    the second (truncated longest-first to ``max_length`` tokens, so long quotes give way
-    before the answer does). Loaded on first use from a folder or the local Hugging Face
-    cache; nothing is downloaded.
-    """
-
-    def __init__(self, id_or_dir: str | Path, *, max_length: int = 512) -> None:
-        self.source = str(id_or_dir)
-        self.name = f"hf:{self.source}"
-        self.max_length = max_length
-        self._model: Any = None
-        self._tokenizer: Any = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._model is None:
-                from transformers import (
-                    AutoConfig,
-                    AutoModelForSequenceClassification,
-                    AutoTokenizer,
-                )
-
-                from webqa.models.embed import quiet_transformers
-
-                try:
-                    config = AutoConfig.from_pretrained(self.source, local_files_only=True)
-                except (OSError, ValueError) as exc:
-                    raise ModelError(
-                        f"reward model {self.source!r} not found locally "
-                        f"(a folder or a model in the Hugging Face cache): {_first_line(exc)}"
-                    ) from None
-                if getattr(config, "num_labels", None) != 1:
-                    raise ModelError(
-                        f"reward model {self.source!r} has {config.num_labels} outputs; "
-                        "a reward model needs a scalar head (num_labels=1)"
-                    )
-                import torch
-
-                from webqa.models.hardware import machine_float_dtype
-
-                # bf16 only where this CPU multiplies it natively, else float32
-                dtype = machine_float_dtype()
-                try:
-                    with quiet_transformers():
-                        tokenizer = AutoTokenizer.from_pretrained(
-                            self.source, local_files_only=True
-                        )
-                        model = AutoModelForSequenceClassification.from_pretrained(
-                            self.source, dtype=getattr(torch, dtype), local_files_only=True
-                        )
-                except (OSError, ValueError) as exc:
-                    raise ModelError(
-                        f"cannot load reward model {self.source!r}: {_first_line(exc)}"
-                    ) from None
-                model.eval()
-                self._tokenizer, self._model = tokenizer, model
-            return self._tokenizer, self._model
-
-    def score(self, question: str, quotes: Sequence[Quote], answer: str) -> float:
-        import torch
-
-        tokenizer, model = self._load()
-        encoded = tokenizer(
-            format_context(question, quotes),
-            answer,
-            truncation="longest_first",
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
-        with torch.inference_mode():
-            logits = model(**encoded).logits
-        return float(logits.reshape(-1)[0])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-# -- choosing one -------------------------------------------------------------------
-
-
-def load_reward_model(
-    spec: str = "grounding", *, policy: Policy | None = None, embedder: Any = None
-) -> RewardModel:
-    """``"grounding"`` (default; ``policy``, when given, is its judge) or a local
-    Hugging Face model folder or id for ``HFRewardModel``."""
-    if spec in ("", "grounding"):
-        return GroundingScorer(embedder, judge=policy)
-    return HFRewardModel(spec)

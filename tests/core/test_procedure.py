@@ -1,0 +1,182 @@
+"""The procedures: what each lets a policy do at each step, where pages open, its prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from tests.browser.conftest import EVEREST, K2, everest_html
+from tests.fakes import FakeWeb
+from webqa.browser.env import BrowserEnv
+from webqa.errors import InputError
+from webqa.procedure import Course, Free, Guided, first_search, guided_grammar
+from webqa.shortlist import Passages
+from webqa.web.base import Document, SearchResult
+
+Q = "How tall is Mount Everest?"
+
+
+def everest_web() -> FakeWeb:
+    return FakeWeb(
+        [
+            Document(EVEREST, "Mount Everest", everest_html(), clean=True),
+            Document(K2, "K2", "K2 is 8,611 m high.\n\nIt is in the Karakoram.", "text/plain"),
+        ],
+        {
+            "highest mountain": [
+                SearchResult("Mount Everest", EVEREST, "Earth's highest mountain."),
+                SearchResult("K2", K2, "Second highest."),
+            ]
+        },
+    )
+
+
+def fact(number: int) -> str:
+    return f"Fact {number}: the mountain has property number {number}."
+
+
+def facts_first(question: str, passages: Sequence[str]) -> list[float]:
+    """A known ranker: Fact 30, then Fact 31, then Fact 32, then the rest."""
+    order = [fact(30), fact(31), fact(32)]
+    return [3.0 - order.index(p) if p in order else 0.0 for p in passages]
+
+
+def test_guided_grammar_follows_the_browsing_procedure() -> None:
+    env = BrowserEnv(everest_web(), window_lines=3)
+    blank = guided_grammar(env.reset(Q))
+    assert blank.complete("Search highest mountain")
+    assert not blank.allows("Clicked") and not blank.allows("End: Nonsense")
+    results = guided_grammar(env.step("Search highest mountain").observation)
+    assert results.complete("Clicked on link 0")
+    assert not results.allows("Search") and not results.allows("Back")
+    page = env.step("Clicked on link 0").observation
+    guided = guided_grammar(page)  # a page with nothing ranked: the visible text
+    assert page.page is not None
+    first = page.page.plain.splitlines()[1].split(",")[0]
+    assert guided.complete(f"Quote: {first}")
+    assert guided.complete("Find in page: elevation") and guided.complete("Scrolled down 1")
+    assert not guided.allows("Clicked on link") and not guided.allows("End: Answer")
+    hidden = page.page.plain.splitlines()[-1][:20]  # below the three visible lines
+    assert page.constraint().allows(f"Quote: {hidden}")  # the browser's own grammar
+    assert not guided.allows(f"Quote: {hidden}")
+    after = guided_grammar(env.step(f"Quote: {first}").observation)
+    assert after.complete("End: Answer") and after.complete("Clicked on link 0")
+    assert after.allows("Search ")
+
+
+BELIZE = (
+    "<h1>Belize</h1><p>Most people live in the former capital, Belize City.</p>"
+    "<h3>Capital</h3><p>name: Belmopan</p>"
+)
+SENTENCES = ["Most people live in the former capital, Belize City.", "name: Belmopan"]
+
+
+def test_guided_quote_starts_at_the_heading_nearest_its_passage() -> None:
+    web = FakeWeb([Document("https://x.org/bz", "Belize", BELIZE, clean=True)])
+    env = BrowserEnv(web)
+    env.reset("What is the capital of Belize?")
+    env.step("Search Belize")
+    obs = env.step("Clicked on link 0").observation
+    capital = Passages([("Capital", "name: Belmopan")], SENTENCES, "name: Belmopan")
+    guided = guided_grammar(obs, capital)
+    assert guided.complete("Quote: Capital name: Belmopan")
+    assert not guided.allows("Quote: capital, Belize City")  # the earlier "capital"
+    assert not guided.complete("Quote: Capital name: Bel")  # it ends where a passage does
+    assert not guided.allows("Back")  # a page is quoted before the browser leaves it
+    env.step("Quote: Capital name: Belmopan")
+    both = Passages([*capital.starts, ("Most people", "Most people")], SENTENCES, "")
+    again = guided_grammar(env.observation, both)
+    assert not again.allows("Quote: Capital")  # quoted already: not offered again
+    assert again.complete("Quote: Most people live in the former capital, Belize City.")
+    done = guided_grammar(env.observation, capital)
+    assert not done.allows("Quote:") and done.complete("End: Answer")
+    assert not done.allows("Back") and not done.allows("Search ")  # quote more, or end
+    free = guided_grammar(env.observation, capital, explore=True)
+    assert free.complete("Back") and free.allows("Search ")  # free to leave a quoted page
+
+
+def test_guided_without_exploring_a_quoted_page_is_quoted_more_or_ended() -> None:
+    html = "<h1>Belize</h1><p>Capital: Belmopan. See <a href='/bc'>Belize City</a>.</p>"
+    html += "<p>Most people live in Belize City.</p>"
+    web = FakeWeb([Document("https://x.org/bz", "Belize", html, clean=True)])
+    env = BrowserEnv(web)
+    env.reset("What is the capital of Belize?")
+    env.step("Search Belize")
+    env.step("Clicked on link 0")
+    ends = ["Capital: Belmopan.", "See Belize City.", "Most people live in Belize City."]
+    passages = Passages([("Capital", "Belmopan."), ("Most people", "Belize City.")], ends, "")
+    env.step("Quote: Capital: Belmopan.")
+    stay = guided_grammar(env.observation, passages)
+    assert stay.complete("End: Answer") and stay.complete("Quote: Most people live in Belize City.")
+    for leave in ("Clicked on link 0", "Back", "Search Belize City"):
+        assert not stay.allows(leave), leave
+    free = guided_grammar(env.observation, passages, explore=True)
+    assert free.complete("Clicked on link 0")
+    env.step("Quote: Most people live in Belize City.")
+    last = guided_grammar(env.observation, passages)
+    assert last.complete("End: Answer") and last.forced("") == "End: Answer"
+    assert last.only() == "End: Answer"  # the agent takes it without asking the model
+    assert stay.only() is None and free.only() is None
+
+
+def browser(course: Course) -> tuple[BrowserEnv, tuple[str, int, bool, bool]]:
+    """A browser laid out as ``course`` says, and what the course says."""
+    env = BrowserEnv(
+        everest_web(),
+        window_lines=course.window_lines,
+        page_first=course.page_first,
+        opens_at=course.opens_at,
+    )
+    return env, (course.prompt, course.window_lines, course.page_first, course.redraft)
+
+
+def test_the_free_procedure_is_webgpts_command_set() -> None:
+    course = Free().start(Q)
+    env, layout = browser(course)
+    assert layout == ("browse_system", 20, False, False)
+    blank = env.reset(Q)
+    assert course.opening(blank) is None  # the model chooses its first search
+    assert course.grammar(blank, 0.0).complete("End: Nonsense")
+    page = env.step("Search highest mountain").observation
+    page = env.step("Clicked on link 0").observation
+    assert page.scroll == 0  # pages open at the top
+    grammar = course.grammar(page, 0.8)
+    for command in ("Top", "Scrolled down 2", "Find in page: summit", "Back", "Search K2"):
+        assert grammar.complete(command), command
+    assert grammar.complete("Quote: The summit was first reached in 1953.")  # anywhere
+
+
+def test_the_guided_course_opens_pages_at_the_best_passage_and_shortlists_by_temperature() -> None:
+    course = Guided(facts_first).start(Q)
+    env, layout = browser(course)
+    assert layout == ("browse_guided_system", 12, True, True)
+    blank = env.reset("  How tall is\nMount Everest? ")
+    assert course.opening(blank) == first_search(Q) == f"Search {Q}"
+    env.step("Search highest mountain")
+    page = env.step("Clicked on link 0").observation
+    assert page.page is not None
+    assert page.page.lines[page.scroll + 1] == fact(30)  # a line below the window's top
+    greedy, sampled = course.grammar(page, 0.0), course.grammar(page, 0.4)
+    assert greedy.complete(f"Quote: {fact(30)}")
+    assert not greedy.allows(f"Quote: {fact(31)}")  # greedy: the best passage only
+    for n in (30, 31, 32):  # sampled: any of the best three
+        assert sampled.complete(f"Quote: {fact(n)}"), n
+    assert not sampled.allows(f"Quote: {fact(33)}")
+    assert not sampled.allows("Find in page: ") and not sampled.allows("Scrolled down 1")
+    assert (
+        Guided(facts_first, shortlist=2).start(Q).grammar(page, 0.4).complete(f"Quote: {fact(31)}")
+    )
+    assert (
+        not Guided(facts_first, shortlist=2)
+        .start(Q)
+        .grammar(page, 0.4)
+        .allows(f"Quote: {fact(32)}")
+    )
+
+
+def test_a_guided_procedure_with_no_passages_or_window_is_refused() -> None:
+    with pytest.raises(InputError, match="Guided: shortlist must be at least 1, got 0"):
+        Guided(facts_first, shortlist=0)
+    with pytest.raises(InputError, match="Guided: window_lines must be at least 1, got 0"):
+        Guided(facts_first, window_lines=0)

@@ -1,0 +1,270 @@
+"""How a policy browses, as one object passed in: a procedure.
+
+A procedure says what the browser cannot: which command a policy starts with, the
+grammar it decodes each command under, where a page it opens shows first, which
+passages a quote may start with, whether a weak answer is written again, and the
+prompt that teaches all of it. The browser itself knows only which commands are valid
+on a page (``Observation.constraint``), the same for every policy.
+
+Two procedures:
+
+- ``Free``: WebGPT's, for models that choose every command (a model behind a server).
+  The plain command set, checked against the page (a served model's reply that is not
+  a valid command is asked again), the WebGPT prompt (``browse_system``), a 20-line
+  window, no redraft.
+- ``Guided``: for small local models that cannot follow the command set on their own.
+  The question is the first query; from results, a result not yet opened is opened;
+  a page opens at its passage most relevant to the question (the ``ranker``'s choice)
+  and a quote must start at one of its best passages (``webqa.shortlist``); the page
+  is quoted before the browser leaves it, and once quoted, quoted more or answered
+  (``explore``). A 12-line window shown before the quotes and past actions, the
+  guided prompt (``browse_guided_system``), and a redraft of an answer that cites
+  without saying anything (``webqa.redraft``). Nothing is decided for the model where
+  there is a choice: it picks the result, the passage, where the quote ends and when
+  to stop.
+
+Before, three flags (``constrain``, ``guided``, whether a ranker was given) made four
+modes: guided with a ranker (every local model from ``answer()`` and ``webqa``: now
+``Guided``), plain grammar (served models: now ``Free``), guided without a ranker (only
+by calling ``run_question`` directly; its prompt offered Top, Scrolled up and End:
+Nonsense, which its grammar never admitted) and no grammar at all (``constrain=False``,
+never set by a front door). The last two are gone.
+
+``start(question)`` gives the procedure's ``Course`` for one question: what it knows
+about that question's pages (the shortlist, ranked once per page) is shared by the
+question's episodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
+from webqa.browser.env import Observation
+from webqa.browser.page import Page, is_search_page, normalize, plain_line
+from webqa.errors import InputError
+from webqa.shortlist import PassageRanker, Passages, Shortlister
+
+# Greedy episodes quote from the best passage; sampled ones choose among the best
+# SAMPLED_SHORTLIST, so that best-of-n has different quotes to choose between.
+SAMPLED_SHORTLIST = 3
+
+
+class Course(Protocol):
+    """A procedure applied to one question, for each of its episodes."""
+
+    @property
+    def prompt(self) -> str:
+        """The browsing prompt's template (prompts/<prompt>.txt)."""
+        ...
+
+    @property
+    def window_lines(self) -> int:
+        """Lines of page text an observation shows."""
+        ...
+
+    @property
+    def page_first(self) -> bool:
+        """Whether observations show the page before the quotes and past actions."""
+        ...
+
+    @property
+    def redraft(self) -> bool:
+        """Whether answers that add nothing from their quotes are written again."""
+        ...
+
+    def opening(self, observation: Observation) -> str | None:
+        """The command an episode starts with, on its blank browser (None: the model's)."""
+        ...
+
+    def opens_at(self, page: Page) -> str | None:
+        """The text a just-opened page shows near the top of its window (None: the top)."""
+        ...
+
+    def grammar(self, observation: Observation, temperature: float) -> CommandConstraint:
+        """What the next command may be, for an episode browsing at ``temperature``."""
+        ...
+
+
+class Procedure(Protocol):
+    """How a policy browses (see the module's docstring)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def start(self, question: str) -> Course:
+        """This procedure for ``question``'s episodes."""
+        ...
+
+
+@dataclass(frozen=True)
+class Free:
+    """WebGPT's procedure: the plain command set; the model chooses every command."""
+
+    window_lines: int = 20  # WebGPT's window
+
+    name: ClassVar[str] = "free"
+    prompt: ClassVar[str] = "browse_system"
+    page_first: ClassVar[bool] = False
+    redraft: ClassVar[bool] = False
+
+    def start(self, question: str) -> Free:
+        return self  # nothing to keep per question
+
+    def opening(self, observation: Observation) -> str | None:
+        return None
+
+    def opens_at(self, page: Page) -> str | None:
+        return None
+
+    def grammar(self, observation: Observation, temperature: float) -> CommandConstraint:
+        return observation.constraint()
+
+
+@dataclass(frozen=True)
+class Guided:
+    """The guided procedure for small local models (see the module's docstring)."""
+
+    ranker: PassageRanker  # scores a page's passages against the question
+    shortlist: int = SAMPLED_SHORTLIST  # a sampled episode's choice of passages
+    min_passage_chars: int = 20  # shorter sentences are not offered as quote starts
+    # Once a page gave a quote, may the episode leave it (follow a link, go back, search
+    # again)? Off, it quotes more of the page or ends. On the 40 dev questions the 0.5B,
+    # free to leave, followed link 0 in 35 and ended on the next page without quoting
+    # it, every time: off gave the same 40 answers 27% faster.
+    explore: bool = False
+    # every step re-sends its window and a CPU prefills ~100 tokens a second, and the
+    # page opens at the passage to quote: a shorter window than WebGPT's
+    window_lines: int = 12
+    redraft: bool = True
+
+    name: ClassVar[str] = "guided"
+
+    def __post_init__(self) -> None:
+        for field, value in (("shortlist", self.shortlist), ("window_lines", self.window_lines)):
+            if value < 1:
+                raise InputError(f"Guided: {field} must be at least 1, got {value}")
+
+    def start(self, question: str) -> GuidedCourse:
+        return GuidedCourse(self, question)
+
+
+class GuidedCourse:
+    """``Guided`` for one question: its shortlist of each page's passages."""
+
+    prompt = "browse_guided_system"
+    page_first = True
+
+    def __init__(self, procedure: Guided, question: str) -> None:
+        self.procedure = procedure
+        self.window_lines = procedure.window_lines
+        self.redraft = procedure.redraft
+        self.shortlister = Shortlister(
+            question, procedure.ranker, min_chars=procedure.min_passage_chars
+        )
+
+    def opening(self, observation: Observation) -> str | None:
+        return first_search(observation.question)
+
+    def opens_at(self, page: Page) -> str | None:
+        passages = self.shortlister(page)
+        return None if passages is None else passages.focus
+
+    def grammar(self, observation: Observation, temperature: float) -> CommandConstraint:
+        k = 1 if temperature == 0 else self.procedure.shortlist
+        passages = self.shortlister(observation.page, k)
+        return guided_grammar(observation, passages, explore=self.procedure.explore)
+
+
+def first_search(question: str) -> str:
+    """Guided browsing's first command: the question itself as the query."""
+    return "Search " + " ".join(question.split())[:MAX_TEXT_CHARS].rstrip()
+
+
+def guided_grammar(
+    observation: Observation, passages: Passages | None = None, *, explore: bool = False
+) -> CommandConstraint:
+    """The guided procedure's grammar at ``observation``.
+
+    Search first; from results, open a result not yet opened (search again only after
+    one was opened); on a page, quote, and follow links, search again or answer only
+    once the page gave a quote. With ``passages`` (the page's shortlist), a quote
+    starts at one of its ``starts`` and runs at least through its passage, from
+    anywhere on the page, and ends where one of its ``ends`` does; Find and scrolling
+    are not offered, and the page is quoted before the browser leaves it (a small
+    model otherwise backs out of pages that hold the answer). Without (a page with
+    nothing to rank), it quotes from the visible text, finds, scrolls or goes back.
+    ``explore`` (with ``passages``): once the page gave a quote, the browser may leave
+    it; without it, the next command quotes more of the page or ends.
+    """
+    page = observation.page
+    quotable = page is not None and not is_search_page(page)
+    links = [link.id for link in page.links] if page is not None else []
+    quotes = observation.quotes
+    if page is None:
+        kinds = {"Search"}
+    elif not quotable:
+        fresh = [i for i in links if f"Clicked on link {i}" not in observation.repeats]
+        kinds = {"Click"} if fresh else {"Search"}
+    else:
+        quoted = any(q.url == page.url for q in quotes)
+        if passages is None:
+            kinds = {"Quote", "Find", "Scroll", "Back"}
+        else:  # the page opened at its best passage: quote it before leaving
+            kinds = {"Quote", "Back"} if quoted and explore else {"Quote"}
+        if quoted and (explore or passages is None):
+            kinds |= {"Click", "Search"}
+    if quotes:
+        kinds.add("End: Answer")
+    starts = ends = None
+    if page is None or not quotable:
+        text = ""
+    elif passages is not None:
+        text = page.plain
+        flat = normalize(text)
+        starts = {}
+        done = [normalize(q.text) for q in quotes if q.url == page.url]
+        for begin, through in passages.starts:
+            span = _tightest(flat, normalize(begin).strip(), normalize(through).strip())
+            # a passage already quoted from here is not offered again
+            if span is not None and not any(flat.startswith(d, span[0]) for d in done):
+                starts[span[0]] = span[1]
+        if not starts:
+            kinds.discard("Quote")
+        ends = [
+            at + len(n) for p in passages.ends if (at := flat.find(n := normalize(p).strip())) >= 0
+        ]
+    else:
+        top = observation.scroll
+        visible = page.lines[top : top + observation.window_lines]
+        text = " ".join(plain_line(line) for line in visible)
+    return CommandConstraint(
+        links,
+        text,
+        page_open=page is not None,
+        can_go_back=observation.can_go_back,
+        can_answer=bool(quotes),
+        exclude=observation.repeats,
+        kinds=kinds,
+        quote_starts=starts,
+        quote_ends=ends,
+        exact=True,
+    )
+
+
+def _tightest(text: str, begin: str, through: str, tries: int = 100) -> tuple[int, int] | None:
+    """The shortest span of ``text`` from an occurrence of ``begin`` to the end of the
+    next ``through`` at or after it (a heading such as "Capital" can occur earlier on
+    the page too), as (start, end); None if there is none."""
+    best: tuple[int, int] | None = None
+    at = text.find(begin) if begin else -1
+    while at >= 0 and tries > 0:
+        tries -= 1
+        end = text.find(through, at)
+        if end < 0:
+            break
+        if best is None or end + len(through) - at < best[1] - best[0]:
+            best = (at, end + len(through))
+        at = text.find(begin, at + 1)
+    return best
