@@ -255,3 +255,20 @@ class FakeBackends(Backends):
     def asked(self, part: str, option: str) -> list[Any]:
         """``option`` of every request for ``part`` so far."""
         return [options[option] for what, options in self.calls if what == part]
+
+
+class FakeCorpusSources:
+    """The default corpus' records (``webqa.web.corpus.CorpusSources``) from lists given
+    here; ``loads`` records each load ("wiki", "factbook")."""
+
+    def __init__(self, wiki: list[Any], factbook: list[Any]) -> None:
+        self._wiki, self._factbook = wiki, factbook
+        self.loads: list[str] = []
+
+    def wiki(self) -> list[Any]:
+        self.loads.append("wiki")
+        return self._wiki
+
+    def factbook(self) -> list[Any]:
+        self.loads.append("factbook")
+        return self._factbook

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -245,31 +245,29 @@ def test_yes_probability(policy: LocalPolicy) -> None:
     assert all(0.0 <= p <= 1.0 for p in probs)
 
 
-class _Crashing:
-    """Stands in for a model whose save dies half way through."""
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file size limits")
+def test_a_failed_conversion_leaves_no_cache(tmp_path: Path) -> None:
+    """A disk that fills half way through the conversion: the real write fails (the file
+    size limit stands in for the disk), and no half cache is left to be trusted."""
+    import resource
+    import signal
 
-    config = SimpleNamespace()
+    import transformers  # imported before the limit: nothing else needs writing then
 
-    def save_pretrained(self, folder: Path) -> None:
-        (Path(folder) / "model.safetensors").write_bytes(b"half")
-        raise OSError("disk full")
-
-
-def test_a_failed_conversion_leaves_no_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import transformers
-
-    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: object())
-    monkeypatch.setattr(
-        transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: _Crashing()
-    )
+    del transformers
     key = resolve_model(SPEC).key
     stale = tmp_path / f".{key}.partial-999999999-old"  # from a process that was killed
     stale.mkdir()
-    with pytest.raises(ModelError, match="could not convert .*SmolLM2.*: disk full"):
-        LocalPolicy(SPEC, cache_dir=tmp_path).load()
-    assert list(tmp_path.iterdir()) == []
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write fails, not the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 20, hard))  # 8 MiB: the weights are ~270
+    try:
+        with pytest.raises(ModelError, match="could not convert .*SmolLM2.*"):
+            LocalPolicy(SPEC, cache_dir=tmp_path).load()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
 SYSTEM = (Path(__file__).parents[2] / "prompts" / "browse_system.txt").read_text()

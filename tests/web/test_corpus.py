@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from libzim.reader import Archive
 
+from tests.fakes import FakeCorpusSources
 from webqa.errors import CorpusError, FetchError
 from webqa.web import corpus, zimwrite
 from webqa.web.base import Document, SearchResult, Web
@@ -348,37 +349,25 @@ def test_titles_with_odd_characters_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def tiny_sources(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The default corpus built from the tiny records; records each load."""
-    loads: list[str] = []
-
-    def wiki() -> list[WikiSummary]:
-        loads.append("wiki")
-        return WIKI
-
-    def factbook() -> list[FactbookCountry]:
-        loads.append("factbook")
-        return FACTBOOK
-
-    monkeypatch.setattr(corpus, "load_wiki_summaries", wiki)
-    monkeypatch.setattr(corpus, "load_factbook", factbook)
-    return loads
+def tiny_sources() -> FakeCorpusSources:
+    """The default corpus' records: the tiny ones; records each load."""
+    return FakeCorpusSources(WIKI, FACTBOOK)
 
 
 def test_default_corpus_builds_once_in_the_data_dir(
-    tiny_sources: list[str], webqa_home: Path
+    tiny_sources: FakeCorpusSources, webqa_home: Path
 ) -> None:
     messages: list[str] = []
-    web = open_default_corpus(progress=messages.append)
+    web = open_default_corpus(progress=messages.append, sources=tiny_sources)
     assert web.path == webqa_home / "corpus" / "webqa.zim"
     assert web.name == "webqa"
     assert web.fetch("zim://webqa/wiki/Helium").title == "Helium"
     assert messages[0].startswith("building the offline corpus")
     assert (webqa_home / "corpus" / "webqa.manifest.json").is_file()
     assert (webqa_home / "corpus" / "webqa.index").is_dir()
-    assert tiny_sources == ["wiki", "factbook"]
-    open_default_corpus()
-    assert tiny_sources == ["wiki", "factbook"]  # up to date: not rebuilt
+    assert tiny_sources.loads == ["wiki", "factbook"]
+    open_default_corpus(sources=tiny_sources)
+    assert tiny_sources.loads == ["wiki", "factbook"]  # up to date: not rebuilt
     assert sorted(p.name for p in (webqa_home / "corpus").iterdir()) == [
         "webqa.index",
         "webqa.manifest.json",
@@ -387,20 +376,20 @@ def test_default_corpus_builds_once_in_the_data_dir(
 
 
 def test_a_changed_manifest_rebuilds(
-    tiny_sources: list[str], monkeypatch: pytest.MonkeyPatch
+    tiny_sources: FakeCorpusSources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus.build_default_corpus()
+    corpus.build_default_corpus(sources=tiny_sources)
     monkeypatch.setattr(corpus, "CORPUS_VERSION", corpus.CORPUS_VERSION + 1)
     assert not corpus.is_fresh(corpus.default_corpus_path(), corpus.corpus_manifest())
-    corpus.build_default_corpus()
-    assert tiny_sources == ["wiki", "factbook"] * 2
+    corpus.build_default_corpus(sources=tiny_sources)
+    assert tiny_sources.loads == ["wiki", "factbook"] * 2
     assert corpus.is_fresh(corpus.default_corpus_path(), corpus.corpus_manifest())
 
 
 def test_a_failed_rebuild_leaves_the_old_corpus_whole(
-    tiny_sources: list[str], monkeypatch: pytest.MonkeyPatch, webqa_home: Path
+    tiny_sources: FakeCorpusSources, monkeypatch: pytest.MonkeyPatch, webqa_home: Path
 ) -> None:
-    path = corpus.build_default_corpus()
+    path = corpus.build_default_corpus(sources=tiny_sources)
     before = path.read_bytes()
 
     def killed(*args: object, **kwargs: object) -> int:
@@ -408,7 +397,7 @@ def test_a_failed_rebuild_leaves_the_old_corpus_whole(
 
     monkeypatch.setattr(zimwrite, "write_index", killed)
     with pytest.raises(KeyboardInterrupt):
-        corpus.build_default_corpus(force=True)
+        corpus.build_default_corpus(force=True, sources=tiny_sources)
     assert path.read_bytes() == before  # the old ZIM was never touched
     assert ZimWeb(path).fetch("zim://webqa/wiki/Helium").title == "Helium"
     leftovers = [p.name for p in path.parent.iterdir() if p.name.startswith(".")]
@@ -416,9 +405,7 @@ def test_a_failed_rebuild_leaves_the_old_corpus_whole(
     assert not corpus.is_fresh(path, corpus.corpus_manifest())  # so it is rebuilt next
     monkeypatch.undo()
     monkeypatch.setenv("WEBQA_HOME", str(webqa_home))
-    monkeypatch.setattr(corpus, "load_wiki_summaries", lambda: WIKI)
-    monkeypatch.setattr(corpus, "load_factbook", lambda: FACTBOOK)
-    corpus.build_default_corpus()
+    corpus.build_default_corpus(sources=tiny_sources)
     assert corpus.is_fresh(path, corpus.corpus_manifest())
 
 

@@ -23,7 +23,7 @@ import re
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from webqa.errors import CorpusError
 from webqa.paths import sub_dir
@@ -377,11 +377,34 @@ def is_fresh(zim_path: Path, manifest: Mapping[str, Any]) -> bool:
     return stored == manifest and zim_path.is_file() and index_dir_for(zim_path).is_dir()
 
 
+class CorpusSources(Protocol):
+    """Where the default corpus' records come from (a seam: tests give tiny ones)."""
+
+    def wiki(self) -> list[WikiSummary]: ...
+
+    def factbook(self) -> list[FactbookCountry]: ...
+
+
+class PackagedSources:
+    """The records of the packages the default corpus is built from."""
+
+    def wiki(self) -> list[WikiSummary]:
+        return load_wiki_summaries()
+
+    def factbook(self) -> list[FactbookCountry]:
+        return load_factbook()
+
+
 def build_default_corpus(
-    path: Path | None = None, *, force: bool = False, progress: Progress | None = None
+    path: Path | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    sources: CorpusSources | None = None,
 ) -> Path:
-    """Build the default corpus at ``path`` (default: ``default_corpus_path()``) unless it
-    is up to date (same manifest); returns the ZIM's path."""
+    """Build the default corpus at ``path`` (default: ``default_corpus_path()``) from
+    ``sources`` (default: the packages) unless it is up to date (same manifest); returns
+    the ZIM's path."""
     zim_path = Path(path) if path is not None else default_corpus_path()
     manifest = corpus_manifest()
     if not force and is_fresh(zim_path, manifest):
@@ -390,7 +413,8 @@ def build_default_corpus(
     manifest_path.unlink(missing_ok=True)  # the old pair is no longer vouched for
     if progress:
         progress(f"building the offline corpus {zim_path} (once; under a minute)")
-    build_corpus(zim_path, load_wiki_summaries(), load_factbook(), progress=progress)
+    records = sources if sources is not None else PackagedSources()
+    build_corpus(zim_path, records.wiki(), records.factbook(), progress=progress)
     tmp = manifest_path.with_name(f".{manifest_path.name}.{os.getpid()}")
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp, manifest_path)  # written last: its presence certifies the build

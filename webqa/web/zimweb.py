@@ -32,7 +32,7 @@ from libzim.suggestion import SuggestionSearcher
 from webqa.errors import CorpusError, FetchError, SearchError
 from webqa.web.autolink import quote_path
 from webqa.web.base import Document, SearchResult
-from webqa.web.corpus import build_default_corpus, default_corpus_path
+from webqa.web.corpus import CorpusSources, build_default_corpus, default_corpus_path
 from webqa.web.textindex import TextIndex, analyzer, make_snippet, query_words
 from webqa.web.zimwrite import Progress, index_dir_for, libzim_reason
 
@@ -260,9 +260,16 @@ def page_text(page: str) -> str:
     return html.unescape(_TAG.sub(" ", page))
 
 
-def open_default_corpus(*, engine: str = "auto", progress: Progress | None = None) -> ZimWeb:
+def open_default_corpus(
+    *,
+    engine: str = "auto",
+    progress: Progress | None = None,
+    sources: CorpusSources | None = None,
+) -> ZimWeb:
     """The embedded default corpus as a ``ZimWeb``, built first if missing or stale.
 
-    ``progress`` receives one-line messages while a build runs (once, under a minute).
+    ``progress`` receives one-line messages while a build runs (once, under a minute);
+    ``sources`` is where its records come from (``corpus.CorpusSources``; default: the
+    packages).
     """
-    return ZimWeb(build_default_corpus(progress=progress), engine=engine)
+    return ZimWeb(build_default_corpus(progress=progress, sources=sources), engine=engine)
