@@ -108,7 +108,10 @@ class FakePolicy:
     Records ``requests``, each batch's size (``batches``) and last messages (``prompts``),
     each ``yes_probability`` batch's size (``yes_batches``) and most calls at once
     (``max_concurrent``). ``fail_on``: text whose requests raise ModelError; ``delay``:
-    seconds each ``generate`` takes; ``yes``: every ``yes_probability``.
+    seconds each ``generate`` takes; ``yes``: every ``yes_probability`` (a number, or a
+    function of the chat); the chats asked are kept in ``yes_chats``. ``hardware``: the
+    precision choice (``models.hardware.Choice``) it reports, as a local model does,
+    from its first ``generate`` (its load) on.
     """
 
     def __init__(
@@ -118,7 +121,8 @@ class FakePolicy:
         name: str = "rules",
         fail_on: str | None = None,
         delay: float = 0.0,
-        yes: float = 0.5,
+        yes: float | Callable[[Chat], float] = 0.5,
+        hardware: Any = None,
     ) -> None:
         self.reply = reply
         self.name = name
@@ -129,12 +133,16 @@ class FakePolicy:
         self.prompts: list[list[str]] = []
         self.requests: list[GenerationRequest] = []
         self.yes_batches: list[int] = []
+        self.yes_chats: list[Chat] = []
+        self.hardware: Any = None  # a local model's precision choice: set once "loaded"
+        self._hardware = hardware
         self.concurrent = 0
         self.max_concurrent = 0
         self._lock = threading.Lock()
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         with self._lock:
+            self.hardware = self._hardware  # a local model chooses it as it loads
             self.batches.append(len(requests))
             self.prompts.append([r.chat[-1].content for r in requests])
             self.requests.extend(requests)
@@ -155,7 +163,9 @@ class FakePolicy:
     def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
         with self._lock:
             self.yes_batches.append(len(chats))
-        return [self.yes for _ in chats]
+            self.yes_chats.extend(chats)
+        yes = self.yes
+        return [yes(chat) if callable(yes) else yes for chat in chats]
 
 
 def scripted_policy(scripts: list[list[str]], answers: list[str]) -> FakePolicy:

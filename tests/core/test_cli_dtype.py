@@ -4,7 +4,6 @@ precision a local model ran in (no model is loaded: fakes stand in)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from webqa import api
 from webqa.cli import main
 from webqa.errors import ModelError
 from webqa.frontend.ask import hardware_line, hardware_report
-from webqa.models.base import Generation, GenerationRequest
 from webqa.models.hardware import Choice, CpuInfo
 from webqa.models.local import LocalPolicy
 
@@ -90,26 +88,9 @@ def test_batch_passes_dtype_through(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().out.startswith("1 answered, 0 failed")
 
 
-class LazyLocal(LocalPolicy):
-    """A LocalPolicy that "loads" (sets its hardware choice) on first generate, and
-    browses by rules."""
-
-    def __init__(self, choice: Choice) -> None:
-        super().__init__("smollm2-135m", dtype="auto", threads=choice.threads)
-        self.choice = choice
-        self.rules = FakePolicy()
-
-    def load(self) -> None:
-        self.hardware = self.choice
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        self.load()
-        return self.rules.generate(requests)
-
-
 def test_ask_json_reports_the_hardware_choice(capsys: pytest.CaptureFixture[str]) -> None:
     choice = Choice("int8", "probe", EPYC, 2)
-    backends = FakeBackends(LazyLocal(choice))
+    backends = FakeBackends(FakePolicy(name="smollm2-135m", hardware=choice))
     argv = ["ask", "What is the capital of Burkina Faso?", "--json", "--dtype", "auto"]
     assert main(argv, backends) == 0
     data = json.loads(capsys.readouterr().out)
@@ -124,7 +105,9 @@ def test_ask_json_has_no_hardware_for_a_server_model(capsys: pytest.CaptureFixtu
 
 
 def test_ask_verbose_says_what_precision_ran_and_why(capsys: pytest.CaptureFixture[str]) -> None:
-    backends = FakeBackends(LazyLocal(Choice("int8", "probe", EPYC, 2)))
+    backends = FakeBackends(
+        FakePolicy(name="smollm2-135m", hardware=Choice("int8", "probe", EPYC, 2))
+    )
     assert main(["ask", "What is the capital of Burkina Faso?", "--verbose"], backends) == 0
     err = capsys.readouterr().err
     expected = "model smollm2-135m: int8 (probe; AVX2, 2 threads, AMD EPYC)"

@@ -13,23 +13,15 @@ from tests.models.test_reward_hf import QUOTES, tiny_model
 from webqa.errors import ModelError
 from webqa.models import hardware
 from webqa.models.embed import Embedder
-from webqa.models.hardware import Choice, CpuInfo
 from webqa.models.hf_reward import HFRewardModel
 
-CPU = CpuInfo("test CPU", 2, (), None, None)
 TEXTS = ["Canberra is the capital of Australia.", "Sydney is a large city.", "x"]
 
 
-def machine_chooses(monkeypatch: pytest.MonkeyPatch, precision: str) -> list[int]:
-    """Make ``choose_precision`` answer ``precision``; the list records its calls."""
-    calls: list[int] = []
-
-    def choose(threads: int, **kwargs: object) -> Choice:
-        calls.append(threads)
-        return Choice(precision, "probe", CPU, threads)
-
-    monkeypatch.setattr(hardware, "choose_precision", choose)
-    return calls
+def machine_chooses(monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
+    """Make the machine's precision choice ``precision``, through its own override
+    (``WEBQA_DTYPE``), as a user would."""
+    monkeypatch.setenv(hardware.ENV_VAR, precision)
 
 
 def weights_dtype(model: object) -> set[str]:
@@ -43,11 +35,11 @@ def weights_dtype(model: object) -> set[str]:
 def test_the_embedder_follows_the_machine(
     monkeypatch: pytest.MonkeyPatch, precision: str, expected: str
 ) -> None:
-    calls = machine_chooses(monkeypatch, precision)
+    machine_chooses(monkeypatch, precision)
     embedder = Embedder()
-    assert embedder.dtype is None and not calls  # nothing chosen before loading
+    assert embedder.dtype is None  # nothing chosen before loading
     vectors = embedder.embed(TEXTS)
-    assert len(calls) == 1 and embedder.dtype == expected
+    assert embedder.dtype == expected
     assert weights_dtype(embedder._model) == {f"torch.{expected}"}
     assert vectors.dtype == np.float32 and vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
@@ -56,10 +48,12 @@ def test_the_embedder_follows_the_machine(
 def test_an_explicit_embedder_dtype_wins_and_agrees_with_float32(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls = machine_chooses(monkeypatch, "int8")
+    machine_chooses(monkeypatch, "bfloat16")
+    f32_embedder = Embedder(dtype="float32")
+    f32 = f32_embedder.embed(TEXTS)
+    assert weights_dtype(f32_embedder._model) == {"torch.float32"}  # not the machine's bf16
+    machine_chooses(monkeypatch, "float32")
     bf16 = Embedder(dtype="bfloat16").embed(TEXTS)
-    f32 = Embedder(dtype="float32").embed(TEXTS)
-    assert not calls  # the machine's choice was not asked for
     assert bf16.dtype == f32.dtype == np.float32
     assert min(float(a @ b) for a, b in zip(bf16, f32, strict=True)) > 0.99
     with pytest.raises(ModelError, match="unknown embedder dtype 'int8'"):

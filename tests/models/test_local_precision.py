@@ -3,7 +3,6 @@ GGUF is converted once for this module, ~15 s, like tests/models/test_local.py).
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -120,26 +119,20 @@ def test_a_prompt_run_again_comes_out_exactly_as_before_without_running(
     assert fresh.generate(asks[:1]) == first[:1]
 
 
-def test_auto_follows_the_probe_to_bf16(
-    cache: Path, monkeypatch: pytest.MonkeyPatch, webqa_home: Path
-) -> None:
+def test_auto_follows_the_cached_probe_to_bf16(cache: Path, webqa_home: Path) -> None:
+    """A machine whose probe found bf16 native (its times, as cached in the data
+    directory): auto loads the model in bf16."""
     import torch
 
-    measured: list[bool] = []
-
-    def native(threads: int, *, try_bf16: bool = True) -> Probe:
-        measured.append(try_bf16)
-        return Probe(10.0, 2.0, 1.0, 0.8, "bfloat16")
-
-    # choose_precision binds its ``measure`` default when defined, so patching
-    # hardware.probe would not reach it: LocalPolicy's call goes through this wrapper
-    choose = functools.partial(hardware.choose_precision, measure=native)
-    monkeypatch.setattr(hardware, "choose_precision", choose)
     policy = LocalPolicy(SPEC, cache_dir=cache, dtype="auto")
+    key = hardware._fingerprint(hardware.cpu_info(), policy.threads)
+    native = Probe(10.0, 2.0, 1.0, 0.8, "bfloat16", 5.0)  # bf16 prompts 5x float32's speed
+    webqa_home.mkdir(parents=True, exist_ok=True)
+    (webqa_home / hardware.CACHE_FILE).write_text(json.dumps({key: native.to_dict()}))
+    hardware._choices.clear()  # this process's memo of earlier choices
     policy.load()
-    assert (policy.precision, policy.hardware.source) == ("bfloat16", "probe")
-    assert policy.hardware.probe.prompt_bfloat16_ms == 2.0 and len(measured) == 1
-    assert (webqa_home / hardware.CACHE_FILE).is_file()  # cached in this test's data dir
+    assert (policy.precision, policy.hardware.source) == ("bfloat16", "cached")
+    assert policy.hardware.probe == native
     assert {p.dtype for p in policy._model.parameters()} == {torch.bfloat16}
     [generation] = policy.generate(greedy(4)[:1])
     assert generation.text.strip()

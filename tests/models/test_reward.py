@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from tests.fakes import FakePolicy
 from webqa import api
 from webqa.errors import ModelError
 from webqa.models import embed
-from webqa.models.base import Chat, Generation, GenerationRequest, RewardModel
+from webqa.models.base import Chat, GenerationRequest, RewardModel
 from webqa.models.embed import Embedder
 from webqa.models.grounding import GroundingScorer
 from webqa.models.hf_reward import HFRewardModel
@@ -41,29 +42,18 @@ UNSUPPORTED = "Bananas grow on tall plants in Ecuador [1]. Penguins cannot fly [
 MISSING = "The capital of Australia is Canberra [3]. It has about 450,000 people [4]."
 
 
-class Judge:
-    """A scripted judge: P(yes) by a word in the statement; records the prompts."""
+def word_judge(answers: dict[str, float], default: float = 0.9) -> FakePolicy:
+    """A judge (the fake policy): P(yes) by a word in the statement asked about."""
 
-    name = "judge"
+    def by_word(chat: Chat) -> float:
+        statement = chat[-1].content.split("Statement: ")[1]
+        hits = [p for word, p in answers.items() if word in statement]
+        return hits[0] if hits else default
 
-    def __init__(self, answers: dict[str, float], default: float = 0.9) -> None:
-        self.answers = answers
-        self.default = default
-        self.chats: list[Chat] = []
-        self.calls = 0
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+    def never(request: GenerationRequest) -> str:
         raise AssertionError("the scorer only asks yes/no questions")
 
-    def yes_probability(self, chats: Sequence[Chat]) -> list[float]:
-        self.calls += 1
-        self.chats.extend(chats)
-        out = []
-        for chat in chats:
-            statement = chat[-1].content.split("Statement: ")[1]
-            hits = [p for word, p in self.answers.items() if word in statement]
-            out.append(hits[0] if hits else self.default)
-        return out
+    return FakePolicy(never, name="judge", yes=by_word)
 
 
 def one(scorer: RewardModel, quotes: Sequence[Quote], answer: str) -> float:
@@ -213,13 +203,13 @@ def test_declining_and_empty_answers(scorer: GroundingScorer) -> None:
 def test_a_judge_catches_what_similarity_cannot(embedder: Embedder) -> None:
     wrong = "The capital of Australia is Sydney [2]."
     plain = GroundingScorer(embedder)
-    judge = Judge({"Sydney": 0.02})
+    judge = word_judge({"Sydney": 0.02})
     judged = GroundingScorer(embedder, judge=judge)
     assert one(plain, QUOTES, wrong) > 1.0  # MiniLM sees the same topic
     assert one(judged, QUOTES, wrong) < one(plain, QUOTES, wrong) - 0.5
     assert one(judged, QUOTES, SUPPORTED) > one(judged, QUOTES, wrong) + 0.5
     assert judged.name == "grounding+judge:judge"
-    first = judge.chats[0]
+    first = judge.yes_chats[0]
     assert len(first) == 1 and first[0].role == "user"
     assert first[0].content == (
         f"Quote:\n{QUOTES[1].text}\n\n"
@@ -237,18 +227,18 @@ def test_supported(embedder: Embedder) -> None:
     assert plain.supported("Canberra is the capital of Australia [1].", QUOTES[:1])
     assert not plain.supported("Penguins cannot fly.", QUOTES)
     assert not plain.supported("Canberra is the capital.", [])
-    judged = GroundingScorer(embedder, judge=Judge({"Sydney": 0.0}))
+    judged = GroundingScorer(embedder, judge=word_judge({"Sydney": 0.0}))
     assert plain.supported("Sydney is the capital of Australia.", QUOTES)
     assert not judged.supported("Sydney is the capital of Australia.", QUOTES)
 
 
 def test_load_reward(embedder: Embedder) -> None:
-    judge = Judge({})
+    judge = word_judge({})
     grounding = api.load_reward("grounding", judge)
     assert isinstance(grounding, GroundingScorer) and grounding.judge is judge
     default = GroundingScorer.default(judge)
     assert isinstance(default.embedder, Embedder) and default.judge is judge
-    assert api.load_reward(grounding, Judge({})) is grounding  # an object, as it is
+    assert api.load_reward(grounding, word_judge({})) is grounding  # an object, as it is
     hf = api.load_reward("/no/such/reward-model", judge)
     assert isinstance(hf, HFRewardModel)
     with pytest.raises(ModelError, match="not found locally"):
@@ -268,15 +258,15 @@ def test_a_question_s_answers_are_scored_in_one_call_as_each_would_be_alone(
         (QUOTES[1:], "Sydney is in New South Wales [1]. Canberra [2]."),
     ]
     alone = [
-        GroundingScorer(embedder, judge=Judge({"Sydney": 0.02})).score(QUESTION, [a])[0]
+        GroundingScorer(embedder, judge=word_judge({"Sydney": 0.02})).score(QUESTION, [a])[0]
         for a in answers
     ]
-    judge = Judge({"Sydney": 0.02})
+    judge = word_judge({"Sydney": 0.02})
     scorer = GroundingScorer(embedder, judge=judge)
     together = scorer.score(QUESTION, answers)
     assert together == pytest.approx(alone, abs=1e-4)
-    assert judge.calls == 1  # every cited sentence of every answer judged in one batch
-    assert len(judge.chats) == 2 + 1 + 1  # citations of missing quotes are not judged
+    assert len(judge.yes_batches) == 1  # every cited sentence of every answer judged in one batch
+    assert len(judge.yes_chats) == 2 + 1 + 1  # citations of missing quotes are not judged
     assert [d.empty for d in scorer.details_many(QUESTION, answers)][2:4] == [True, False]
     assert scorer.score(QUESTION, []) == []
 
@@ -314,4 +304,4 @@ def test_the_default_scorer_shares_the_passage_ranker_s_embedder() -> None:
     from webqa.models.embed import shared_embedder
 
     assert GroundingScorer().embedder is shared_embedder()  # one MiniLM a process, not two
-    assert api.load_reward(None, Judge({})).embedder is shared_embedder()
+    assert api.load_reward(None, word_judge({})).embedder is shared_embedder()

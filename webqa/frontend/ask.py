@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +24,9 @@ from webqa.frontend import worker
 from webqa.models.base import Policy, RewardModel
 from webqa.values import Event
 from webqa.web.base import Web
+
+if TYPE_CHECKING:
+    from webqa.models.hardware import Choice
 
 Message = dict[str, object]
 
@@ -196,15 +199,19 @@ class Screen:
         return 0
 
 
+def _choice(policy: Policy) -> Choice | None:
+    """The precision choice of a local model once loaded (its ``hardware``), else None."""
+    from webqa.models.hardware import Choice
+
+    choice = getattr(policy, "hardware", None)
+    return choice if isinstance(choice, Choice) else None
+
+
 def hardware_report(policy: Policy) -> dict[str, object] | None:
     """The precision a local model ran in and why (``Choice.to_dict()``); None for a
     model behind a server, or one not loaded."""
-    from webqa.models.local import LocalPolicy
-
-    if isinstance(policy, LocalPolicy) and policy.hardware is not None:
-        report: dict[str, object] = policy.hardware.to_dict()
-        return report
-    return None
+    choice = _choice(policy)
+    return None if choice is None else choice.to_dict()
 
 
 def hardware_line(policy: Policy, dtype: str | None = None) -> str | None:
@@ -212,11 +219,10 @@ def hardware_line(policy: Policy, dtype: str | None = None) -> str | None:
     with, and why ("model qwen-0.5b: int8 (probe; AVX2, 2 threads, AMD EPYC)");
     ``dtype`` is the --dtype given, if any. None for a server model or before loading."""
     from webqa.models.hardware import ENV_VAR
-    from webqa.models.local import LocalPolicy
 
-    if not isinstance(policy, LocalPolicy) or policy.hardware is None:
+    choice = _choice(policy)
+    if choice is None:
         return None
-    choice = policy.hardware
     why = {"probe": "probe", "cached": "cached probe"}.get(choice.source, choice.source)
     if choice.source == "override":
         if dtype and dtype != "auto":
