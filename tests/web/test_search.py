@@ -8,7 +8,6 @@ import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
-import ddgs
 import pytest
 from ddgs.exceptions import DDGSException, RatelimitException
 
@@ -255,9 +254,8 @@ class FakeDDGS:
 
 
 @pytest.fixture
-def fake_ddgs(monkeypatch: pytest.MonkeyPatch) -> type[FakeDDGS]:
+def fake_ddgs() -> type[FakeDDGS]:
     FakeDDGS.script, FakeDDGS.calls = [], []
-    monkeypatch.setattr(ddgs, "DDGS", FakeDDGS)
     return FakeDDGS
 
 
@@ -269,7 +267,7 @@ DDG_ROWS = [
 
 def test_duckduckgo_results(fake_ddgs: type[FakeDDGS]) -> None:
     fake_ddgs.script = [DDG_ROWS]
-    results = DuckDuckGoSearch(backoff=0.01, timeout=2.0).search("capital", k=5)
+    results = DuckDuckGoSearch(client=fake_ddgs, backoff=0.01, timeout=2.0).search("capital", k=5)
     assert results == [
         SearchResult("Canberra", "https://en.wikipedia.org/wiki/Canberra", "Capital.")
     ]
@@ -280,14 +278,14 @@ def test_duckduckgo_results(fake_ddgs: type[FakeDDGS]) -> None:
 
 def test_duckduckgo_rate_limit_retried(fake_ddgs: type[FakeDDGS]) -> None:
     fake_ddgs.script = [RatelimitException("202 Ratelimit"), DDG_ROWS]
-    assert len(DuckDuckGoSearch(backoff=0.01, timeout=2.0).search("capital")) == 1
+    assert len(DuckDuckGoSearch(client=fake_ddgs, backoff=0.01, timeout=2.0).search("capital")) == 1
     assert len(fake_ddgs.calls) == 2
 
 
 def test_duckduckgo_persistent_rate_limit(fake_ddgs: type[FakeDDGS]) -> None:
     fake_ddgs.script = [RatelimitException("202 Ratelimit")] * 3
     with pytest.raises(SearchError) as info:
-        DuckDuckGoSearch(retries=2, backoff=0.01, timeout=2.0).search("capital")
+        DuckDuckGoSearch(client=fake_ddgs, retries=2, backoff=0.01, timeout=2.0).search("capital")
     assert str(info.value) == (
         "duckduckgo search for 'capital' failed: rate limited: 202 Ratelimit"
         " (gave up after 3 attempts)"
@@ -296,14 +294,14 @@ def test_duckduckgo_persistent_rate_limit(fake_ddgs: type[FakeDDGS]) -> None:
 
 def test_duckduckgo_no_results(fake_ddgs: type[FakeDDGS]) -> None:
     fake_ddgs.script = [DDGSException("No results found.")]
-    assert DuckDuckGoSearch(backoff=0.01, timeout=2.0).search("zxqvzxqv") == []
+    assert DuckDuckGoSearch(client=fake_ddgs, backoff=0.01, timeout=2.0).search("zxqvzxqv") == []
     assert len(fake_ddgs.calls) == 1
 
 
 def test_duckduckgo_engine_errors_retried(fake_ddgs: type[FakeDDGS]) -> None:
     fake_ddgs.script = [DDGSException("https://html.duckduckgo.com 403 Forbidden")] * 2
     with pytest.raises(SearchError, match="403 Forbidden \\(gave up after 2 attempts\\)"):
-        DuckDuckGoSearch(retries=1, backoff=0.01, timeout=2.0).search("q")
+        DuckDuckGoSearch(client=fake_ddgs, retries=1, backoff=0.01, timeout=2.0).search("q")
 
 
 def test_clean_results_limits_and_filters() -> None:
@@ -383,7 +381,7 @@ def test_ddgs_that_never_returns_is_abandoned(fake_ddgs: type[FakeDDGS]) -> None
     fake_ddgs.script = [Stall(5.0)] * 4
     start = time.monotonic()
     with pytest.raises(SearchError) as info:
-        DuckDuckGoSearch(backoff=0.01, timeout=1.0, deadline=1.5).search("q")
+        DuckDuckGoSearch(client=fake_ddgs, backoff=0.01, timeout=1.0, deadline=1.5).search("q")
     assert time.monotonic() - start < 2.0
     assert str(info.value) == (
         "duckduckgo search for 'q' failed: no reply in time (no time left to retry within 1.5 s)"

@@ -389,11 +389,17 @@ class DuckDuckGoSearch(_RetryingBackend):
     name = "duckduckgo"
 
     def __init__(
-        self, *, backend: str = "auto", region: str = "us-en", **options: Unpack[Options]
+        self,
+        *,
+        backend: str = "auto",
+        region: str = "us-en",
+        client: Callable[..., Any] | None = None,
+        **options: Unpack[Options],
     ) -> None:
         super().__init__(**options)
         self.backend = backend
         self.region = region
+        self.client = client  # makes a ddgs.DDGS-like client from timeout= (a seam)
 
     def _endpoint(self) -> str:
         return f"ddgs:{self.backend}:{self.region}"
@@ -402,8 +408,10 @@ class DuckDuckGoSearch(_RetryingBackend):
         from ddgs import DDGS
         from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 
+        make = self.client if self.client is not None else DDGS
+
         def ask() -> Any:
-            return DDGS(timeout=max(1, round(self.timeout))).text(
+            return make(timeout=max(1, round(self.timeout))).text(
                 query, max_results=k, backend=self.backend, region=self.region
             )
 
