@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.core.test_cli import PAGES
 from tests.fakes import FakeBackends
 from tests.hostile_server import HostileServer
 from webqa import demos as demos_module
@@ -23,13 +24,6 @@ from webqa.cli import main
 from webqa.web.corpus import build_from_folder
 from webqa.web.zimweb import ZimWeb
 
-PAGES = {
-    "index.html": "<html><head><title>Burkina Faso</title></head><body><main>"
-    "<h1>Burkina Faso</h1><p>Burkina Faso is a landlocked country in West Africa."
-    " Its capital is Ouagadougou.</p><p>See <a href='mali.html'>Mali</a>.</p></main></body></html>",
-    "mali.html": "<html><head><title>Mali</title></head><body><main><h1>Mali</h1>"
-    "<p>Mali is a landlocked country. Its capital is Bamako.</p></main></body></html>",
-}
 QUESTION = "What is the capital of Burkina Faso?"
 GOOD = b"Search capital Burkina Faso\nClicked on link 0\nQuote: Its capital is Ouagadougou.\n"
 

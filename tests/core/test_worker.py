@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.core.test_cli import PAGES
 from webqa.cli import build_parser
 from webqa.errors import InputError
 from webqa.frontend import worker
@@ -29,13 +30,6 @@ pytestmark = pytest.mark.skipif(not worker.supported(), reason="no Unix sockets"
 
 MODEL = "smollm2-135m"
 QUESTION = "What is the capital of Burkina Faso?"
-PAGES = {
-    "index.html": "<html><head><title>Burkina Faso</title></head><body><main>"
-    "<h1>Burkina Faso</h1><p>Burkina Faso is a landlocked country in West Africa."
-    " Its capital is Ouagadougou.</p><p>See <a href='mali.html'>Mali</a>.</p></main></body></html>",
-    "mali.html": "<html><head><title>Mali</title></head><body><main><h1>Mali</h1>"
-    "<p>Mali is a landlocked country. Its capital is Bamako.</p></main></body></html>",
-}
 ROOT = Path(__file__).resolve().parents[2]
 
 
