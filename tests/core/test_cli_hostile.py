@@ -16,24 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.test_cli import PAGES
+from tests.core.conftest import PAGES
 from tests.fakes import FakeBackends
 from tests.hostile_server import HostileServer
 from webqa import demos as demos_module
 from webqa.cli import main
-from webqa.web.corpus import build_from_folder
 from webqa.web.zimweb import ZimWeb
 
 QUESTION = "What is the capital of Burkina Faso?"
 GOOD = b"Search capital Burkina Faso\nClicked on link 0\nQuote: Its capital is Ouagadougou.\n"
-
-
-@pytest.fixture(scope="module")
-def zim(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("site")
-    for name, html in PAGES.items():
-        (src / name).write_text(html, encoding="utf-8")
-    return build_from_folder(src, tmp_path_factory.mktemp("zim") / "site.zim")
 
 
 def stdin_bytes(

@@ -20,25 +20,15 @@ from typing import Any
 
 import pytest
 
-from tests.core.test_cli import PAGES
 from webqa.cli import build_parser
 from webqa.errors import InputError
 from webqa.frontend import worker
-from webqa.web.corpus import build_from_folder
 
 pytestmark = pytest.mark.skipif(not worker.supported(), reason="no Unix sockets")
 
 MODEL = "smollm2-135m"
 QUESTION = "What is the capital of Burkina Faso?"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def zim(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("site")
-    for name, html in PAGES.items():
-        (src / name).write_text(html, encoding="utf-8")
-    return build_from_folder(src, tmp_path_factory.mktemp("zim") / "site.zim")
 
 
 HOMES: list[Path] = []  # every data directory a worker may have been started in
