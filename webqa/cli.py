@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from webqa import api
-from webqa.errors import InputError, WebQAError, os_error_message
+from webqa.errors import InputError, error_line, one_line
 from webqa.web.base import Web
 
 out = Console(highlight=False, soft_wrap=True)
@@ -196,20 +196,12 @@ def main(argv: Sequence[str] | None = None, backends: api.Backends | None = None
             return _run(args, backends)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", 130, debug)
-    except WebQAError as exc:
-        return _fail(args, _one_line(str(exc)) or type(exc).__name__, 1, debug)
     except BrokenPipeError:  # whoever read our output stopped reading: nothing to tell
         _silence_stdout()
         return 1
-    except OSError as exc:
-        return _fail(args, os_error_message(exc), 1, debug)
     except Exception as exc:
-        message = f"unexpected error: {type(exc).__name__}"
-        first = _one_line(str(exc), first_only=True)
-        message += f": {first}" if first else ""
-        if not debug:
-            message += "; run with --debug for the traceback"
-        return _fail(args, message, 2, debug)
+        message, code = error_line(exc, debug=debug)
+        return _fail(args, message, code, debug)
 
 
 def _run(args: argparse.Namespace, backends: api.Backends | None) -> int:
@@ -271,7 +263,7 @@ def _format_warning(
     lineno: int,
     line: str | None = None,
 ) -> str:
-    return f"webqa: {_one_line(str(message))}\n"
+    return f"webqa: {one_line(str(message))}\n"
 
 
 def _fail(args: argparse.Namespace, message: str, code: int, debug: bool) -> int:
@@ -279,12 +271,6 @@ def _fail(args: argparse.Namespace, message: str, code: int, debug: bool) -> int
         traceback.print_exc()
     err.print(f"[red]webqa {args.command}: {escape(message)}[/red]")
     return code
-
-
-def _one_line(text: str, *, first_only: bool = False) -> str:
-    """``text`` on one line: its first line, or all its lines joined."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:1] if first_only else lines)
 
 
 def _silence_stdout() -> None:

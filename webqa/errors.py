@@ -64,3 +64,25 @@ def os_error_message(error: OSError) -> str:
     if error.filename2 is not None:
         where += f" -> {error.filename2}"
     return f"{reason}: {where}"
+
+
+def one_line(text: str, *, first_only: bool = False) -> str:
+    """``text`` on one line: its first non-blank line, or all of them joined."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:1] if first_only else lines)
+
+
+def error_line(error: Exception, *, debug: bool) -> tuple[str, int]:
+    """The one line and exit code a front door gives ``error``: a WebQAError's message or
+    an OSError's reason and path exit 1; anything else is unexpected and exits 2 (with a
+    pointer to --debug unless ``debug``)."""
+    if isinstance(error, WebQAError):
+        return one_line(str(error)) or type(error).__name__, 1
+    if isinstance(error, OSError):
+        return os_error_message(error), 1
+    message = f"unexpected error: {type(error).__name__}"
+    first = one_line(str(error), first_only=True)
+    message += f": {first}" if first else ""
+    if not debug:
+        message += "; run with --debug for the traceback"
+    return message, 2

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from webqa import api
-from webqa.errors import WebQAError, os_error_message
+from webqa.errors import error_line
 from webqa.frontend import worker as proto
 from webqa.frontend.ask import answer_messages
 from webqa.models.base import Policy, RewardModel
@@ -355,7 +355,7 @@ class Worker:
         except Abandoned:
             raise
         except Exception as exc:  # as the command line's top-level handler says it
-            message, code = describe_error(exc, debug=args.debug)
+            message, code = error_line(exc, debug=args.debug)
             tb = traceback.format_exc() if args.debug else None
             return {"t": "error", "message": message, "code": code, "traceback": tb}
 
@@ -476,24 +476,6 @@ def _prune(folder: Path, *, keep: Path) -> None:
             pass  # held: a worker lives
         finally:
             os.close(fd)
-
-
-def describe_error(exc: BaseException, *, debug: bool) -> tuple[str, int]:
-    """The one line and exit code `webqa`'s top-level handler gives ``exc``."""
-    if isinstance(exc, WebQAError):
-        return _one_line(str(exc)) or type(exc).__name__, 1
-    if isinstance(exc, OSError):
-        return os_error_message(exc), 1
-    message = f"unexpected error: {type(exc).__name__}"
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    message += f": {lines[0]}" if lines else ""
-    if not debug:
-        message += "; run with --debug for the traceback"
-    return message, 2
-
-
-def _one_line(text: str) -> str:
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _error(message: str) -> proto.Message:
