@@ -28,6 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
 from webqa.errors import ModelError
 from webqa.models.base import Chat, Generation, GenerationRequest, Message
 from webqa.models.hardware import default_threads
@@ -91,9 +93,10 @@ class LocalPolicy:
         self.prefix_hits = 0  # generate calls that found their prefix's cache kept
         self.prefix_misses = 0  # ... and that had to compute it
         self.prefix_loads = 0  # ... and that read it from disk (kept by an earlier process)
-        self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._prefixes: LRUCache[tuple[int, ...], Any] = LRUCache(maxsize=PREFIX_ENTRIES)
         self._prompts = RecentPrompts(PROMPT_ENTRIES)  # recent prompts' KV and last logits
-        self._heads: OrderedDict[tuple[Message, ...], list[int]] = OrderedDict()  # chat heads
+        # chat heads: the tokens before each chat's last message, by chat
+        self._heads: LRUCache[tuple[Message, ...], list[int]] = LRUCache(maxsize=PREFIX_ENTRIES)
         self.load_seconds: float | None = None  # how long load() took
         self.decode_stats: Any = None  # DecodeStats: prefill and decode time (set by load)
         self.converted = False  # whether load() had to convert a GGUF first
@@ -266,9 +269,8 @@ class LocalPolicy:
     def _kept_prefix(self, key: tuple[int, ...]) -> Any | None:
         """The kept cache of ``key``, computed (and kept) if new; None where the model's
         cache cannot take a prefix (then prefixes are off from now on)."""
-        cache = self._prefixes.get(key)
+        cache = self._prefixes.get(key)  # a hit is the most recently used from now on
         if cache is not None:
-            self._prefixes.move_to_end(key)
             self.prefix_hits += 1
             return cache
         from webqa.models.decoding import load_prefix, prefix_cache, save_prefix
@@ -287,9 +289,7 @@ class LocalPolicy:
             if path is not None:
                 save_prefix(cache, key, path)
                 _prune(path.parent, PREFIX_FILES)
-        self._prefixes[key] = cache
-        while len(self._prefixes) > PREFIX_ENTRIES:
-            self._prefixes.popitem(last=False)
+        self._prefixes[key] = cache  # the least recently used one goes past PREFIX_ENTRIES
         return cache
 
     def _prefix_path(self, key: tuple[int, ...]) -> Path | None:
@@ -307,16 +307,12 @@ class LocalPolicy:
             return len(prompt)
         probe: tuple[Message, ...] = (*chat[:-1], replace(chat[-1], content=""))
         head = self._heads.get(probe)
-        if head is not None:
-            self._heads.move_to_end(probe)
-        else:
+        if head is None:
             try:
                 head = self.encode_chat(probe)
             except ModelError:  # a template that rejects an empty message
                 return len(prompt)
             self._heads[probe] = head
-            while len(self._heads) > PREFIX_ENTRIES:
-                self._heads.popitem(last=False)
         return _common_length(prompt, head)
 
     def encode_chat(self, chat: Chat) -> list[int]:
@@ -350,6 +346,8 @@ class RecentPrompts:
 
     def __init__(self, entries: int) -> None:
         self.entries = entries
+        # an OrderedDict, not an LRUCache: ``longest`` scans it oldest first, and which
+        # of two equally long matches it takes decides the floats a prompt starts from
         self._kept: OrderedDict[tuple[int, ...], tuple[Any, Any]] = OrderedDict()
 
     def keep(self, tokens: tuple[int, ...], cache: Any, logits: Any) -> None:
