@@ -4,9 +4,16 @@ Prints one JSON object: accuracy (a gold answer appears in the answer; for unans
 questions, the answer declines), share of answers with at least one valid citation,
 citation support (share of cited sentences whose cited quotes support them, judged by
 the grounding scorer's MiniLM + policy judge), invalid-action rate, mean actions and
-seconds per question. Modes: --closed-book (same model, no browsing), or browsing with -n.
+seconds per question. Also: accuracy per ``kind`` (question files that have one, such
+as benchmarks/questions/), how well the agent declines (precision and recall of its
+declines, and how often it declines answerable questions), and answer hygiene (answers
+that echo the prompt: the question, a "[1] <title>" reference list, "Answer:" labels,
+quotes pasted as a list). Modes: --closed-book (same model, no browsing), or browsing
+with -n; --zim browses another ZIM (e.g. one made with `webqa corpus build`).
 
     python benchmarks/quality.py -n 1 --limit 10 --details out/details.jsonl
+    python benchmarks/quality.py --questions benchmarks/questions/pydocs_dev.jsonl \
+        --zim /tmp/pydocs/pydocs.zim
 """
 
 from __future__ import annotations
@@ -34,10 +41,134 @@ def norm(text: str) -> str:
     return " ".join(text.lower().replace("\u2019", "'").split())
 
 
+def declined(answer: str) -> bool:
+    """Whether an answer declines (says it found no answer)."""
+    return bool(DECLINE.search(answer))
+
+
 def correct(item: dict, answer: str) -> bool:
     if not item["answerable"]:
-        return bool(DECLINE.search(answer))
+        return declined(answer)
     return any(g and norm(g) in norm(answer) for g in item["answers"])
+
+
+_REFERENCE_LINE = re.compile(r"^\s*\[\d{1,3}\]\s*\S")  # "[1] Poland - The World Factbook"
+_LABEL_LINE = re.compile(
+    r"^\s*(?:#+\s*)?\**(?:answer|question|quotes?|references?|sources?)\**\s*:", re.IGNORECASE
+)
+_QUOTE_LINE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|\[\d{1,3}\])?\s*[\"“'‘]")
+
+
+def hygiene_problems(question: str, answer: str) -> list[str]:
+    """How an answer echoes its prompt, if it does: "question" (the question verbatim),
+    "reference list" (a line that starts with "[n] <text>"), "label" (a line that starts
+    with "Answer:", "Question:", "Quotes:", ...), "quote list" (two or more lines that
+    start with a quotation mark)."""
+    problems = []
+    q = norm(question)
+    if len(q) >= 12 and q in norm(answer):
+        problems.append("question")
+    lines = answer.splitlines()
+    if any(_REFERENCE_LINE.match(line) for line in lines):
+        problems.append("reference list")
+    if any(_LABEL_LINE.match(line) for line in lines):
+        problems.append("label")
+    if sum(bool(_QUOTE_LINE.match(line)) for line in lines) >= 2:
+        problems.append("quote list")
+    return problems
+
+
+def ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def per_kind(rows: list[dict]) -> dict[str, dict]:
+    """Questions, right answers and accuracy for each ``kind`` the rows have."""
+    kinds: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("kind"):
+            kinds.setdefault(row["kind"], []).append(row)
+    return {
+        kind: {
+            "questions": len(group),
+            "correct": sum(r["correct"] for r in group),
+            "accuracy": ratio(sum(r["correct"] for r in group), len(group)),
+        }
+        for kind, group in sorted(kinds.items())
+    }
+
+
+def decline_report(rows: list[dict]) -> dict:
+    """How the agent declines: precision (of its declines, the share that were
+    unanswerable questions), recall (of the unanswerable questions, the share declined)
+    and the share of answerable questions it declined."""
+    unanswerable = [r for r in rows if not r["answerable"]]
+    answerable = [r for r in rows if r["answerable"]]
+    declines = [r for r in rows if r["declined"]]
+    right = sum(not r["answerable"] for r in declines)
+    return {
+        "declined": len(declines),
+        "precision": ratio(right, len(declines)),
+        "recall": ratio(right, len(unanswerable)),
+        "answerable_declined_rate": ratio(sum(r["declined"] for r in answerable), len(answerable)),
+    }
+
+
+def hygiene_report(rows: list[dict]) -> dict:
+    """How many answers echo the prompt, their share, and how often each way."""
+    bad = [r for r in rows if r["hygiene"]]
+    ways: dict[str, int] = {}
+    for row in bad:
+        for way in row["hygiene"]:
+            ways[way] = ways.get(way, 0) + 1
+    return {"echoing_answers": len(bad), "share": ratio(len(bad), len(rows)), "by_way": ways}
+
+
+MAX_LINE_CHARS = 64 * 1024  # a longer line in a question file is an error, not read on
+
+
+def load_items(path: str) -> list[dict]:
+    """The questions of a JSONL file (one object a line: id, question, answers,
+    answerable; kind optional). A ValueError names the file and line of a bad one."""
+    items: list[dict] = []
+    n = 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(iter(lambda: f.readline(MAX_LINE_CHARS + 1), ""), 1):
+                item = parse_item(line, f"{path}:{n}")
+                if item is not None:
+                    items.append(item)
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (near line {n + 1}: {exc.reason})") from exc
+    return items
+
+
+def parse_item(line: str, where: str) -> dict | None:
+    """One question file line as a question (None for a blank line)."""
+    if len(line) > MAX_LINE_CHARS:
+        raise ValueError(f"{where}: line longer than {MAX_LINE_CHARS} characters")
+    if not line.strip():
+        return None
+    try:
+        item = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"{where}: not JSON ({exc})") from exc
+    if not (
+        isinstance(item, dict)
+        and isinstance(item.get("id"), str)
+        and isinstance(item.get("question"), str)
+        and isinstance(item.get("answerable"), bool)
+        and isinstance(item.get("answers"), list)
+        and all(isinstance(a, str) for a in item["answers"])
+        and isinstance(item.get("kind", ""), str)
+    ):
+        raise ValueError(
+            f"{where}: needs id and question (strings), answers (a list of strings) "
+            "and answerable (true or false)"
+        )
+    return item
 
 
 def main() -> None:
@@ -57,6 +188,7 @@ def main() -> None:
     )
     ap.add_argument("--details", help="write one JSON line per question here")
     ap.add_argument("--dtype", default=None, help="local model precision (default: auto)")
+    ap.add_argument("--zim", help="browse this ZIM instead of the embedded corpus")
     args = ap.parse_args()
 
     from machine import machine_report, precision_report
@@ -68,12 +200,15 @@ def main() -> None:
     from webqa.models.grounding import GroundingScorer
     from webqa.text import split_sentences, strip_think
 
-    items = [json.loads(line) for line in open(args.questions, encoding="utf-8") if line.strip()]
+    try:
+        items = load_items(args.questions)
+    except ValueError as exc:
+        sys.exit(f"quality: {exc}")
     if args.limit:
         items = items[: args.limit]
     t0 = time.perf_counter()
     policy = api.load_policy(args.model, api_base=args.api_base, dtype=args.dtype)
-    web = None if args.closed_book else api.open_web()
+    web = None if args.closed_book else api.open_web(zim=args.zim)
     reward = api.load_reward("grounding", policy) if args.n > 1 else None
     judge = GroundingScorer.default(policy)
     # the procedure `webqa ask` browses with: guided locally, free behind a server
@@ -83,6 +218,7 @@ def main() -> None:
     if args.details:
         open(args.details, "w").close()  # a fresh file each run; lines are added as they come
     rows = []
+
     def prefilled() -> int:  # prompt tokens a local model ran (those after kept caches)
         stats = getattr(policy, "decode_stats", None)
         return stats.prefill_tokens if stats is not None else 0
@@ -142,6 +278,9 @@ def main() -> None:
             "answer": answer,
             "correct": correct(item, answer),
             "answerable": item["answerable"],
+            "kind": item.get("kind"),
+            "declined": declined(answer),
+            "hygiene": hygiene_problems(item["question"], answer),
             "valid_citation": valid_citation,
             "cited_sentences": cited_sentences,
             "supported_sentences": supported,
@@ -211,6 +350,11 @@ def main() -> None:
         if getattr(policy, "decode_stats", None) is not None
         else None,
         "setup_seconds": round(setup_seconds, 1),
+        "questions_file": args.questions,
+        "zim": args.zim,
+        "per_kind": per_kind(rows),
+        "declining": decline_report(rows),
+        "hygiene": hygiene_report(rows),
     }
     print(json.dumps(report, indent=2))
 
