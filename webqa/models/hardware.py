@@ -229,12 +229,9 @@ def int8_linears(weights: list[Any]) -> list[Any] | None:
     try:
         import torch
 
-        from webqa.models.int8 import Int8Linear, int8_linear, quantize_rows
+        from webqa.models.int8 import Int8Linear, quantize_rows
 
-        return [
-            Int8Linear(int8_linear(*quantize_rows(w)), torch.ones(w.shape[1]), None)
-            for w in weights
-        ]
+        return [Int8Linear(*quantize_rows(w), torch.ones(w.shape[1]), None) for w in weights]
     except (ImportError, AttributeError, RuntimeError):
         return None
 
