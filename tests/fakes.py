@@ -87,14 +87,15 @@ def question_of(answer_prompt: str) -> str:
 
 def scripted_reply(chat: Sequence[Any], seed: int | None, temperature: float) -> str:
     """The rules: the next command of ``SCRIPT`` from the observation alone; the answer
-    names its question (and, sampled, its seed)."""
+    names its question without its end mark (an answer that repeats the question whole
+    is an echo, which drafting drops) and, sampled, its seed."""
     system, user = chat[0], chat[-1]
     content = user["content"] if isinstance(user, dict) else user.content
     system_text = system["content"] if isinstance(system, dict) else system.content
     if system_text.startswith("You answer questions by browsing"):
         return SCRIPT[min(steps_taken(content), len(SCRIPT) - 1)]
     suffix = f" (seed {seed})" if temperature > 0 else ""
-    return f"Ouagadougou [1], for: {question_of(content)}{suffix}"
+    return f"Ouagadougou [1], for: {question_of(content).rstrip('.!?')}{suffix}"
 
 
 def _rules(request: GenerationRequest) -> str:

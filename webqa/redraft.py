@@ -36,7 +36,8 @@ def redraft(
     weak = [
         e
         for e in written
-        if (text := cleaned(texts[e.index], e.quotes)[0]) and ungrounded(question, text, e.quotes)
+        if (text := cleaned(question, texts[e.index], e.quotes)[0])
+        and ungrounded(question, text, e.quotes)
     ]
     if not weak:
         return {}
@@ -52,7 +53,7 @@ def redraft(
     kept: dict[int, str] = {}
     for e, g in zip(weak, policy.generate(requests), strict=True):
         quotes = e.quotes
-        text = cleaned(g.text, quotes)[0]
+        text = cleaned(question, g.text, quotes)[0]
         claims = [s for s in split_sentences(text) if find_citations(s)]
         if (
             claims

@@ -7,6 +7,11 @@ which bounds the parser's time); text (``.txt``) becomes a page of paragraphs.
 HTML loses scripts and styles, and keeps only its main content when it marks one
 (``<main>``, ``role="main"``). Titles: ``<title>``, else the first heading or line, else
 the file name.
+
+Bytes become text as a browser reads a local file (``webqa.web.charset``, as the live
+web's fetch does): a byte-order mark, else an HTML file's declared charset (its XML
+declaration, then its ``<meta charset>``), else UTF-8 if the bytes are valid UTF-8,
+else what charset-normalizer detects. An undeclared UTF-8 page is never read as Latin-1.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import lxml.html
 
 from webqa.errors import CorpusError
 from webqa.web.autolink import quote_path
+from webqa.web.charset import decode_body
 from webqa.web.markdown import markdown_to_html
 from webqa.web.zimwrite import Article, Progress, check_output, write_zim
 
@@ -33,6 +39,12 @@ MARKDOWN_SUFFIXES = (".md", ".markdown")
 TEXT_SUFFIXES = (".txt",)
 MAX_FILE_BYTES = 64 << 20  # a larger file is skipped (reported), never read
 MAX_MARKDOWN_CHARS = 2_000_000  # ~7 s of markdown-it at most (~70 s on a "[[[..." flood)
+# An XML declaration's encoding, at the very start of a file (after any byte-order mark,
+# which decode_body reads first).
+_XML_ENCODING = re.compile(
+    rb"""^\s{0,64}<\?xml\s[^>]{0,200}?encoding\s*=\s*["']([\w.:-]{1,40})["']"""
+)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml\s[^>]{0,500}?\?>")
 _BLOCKS = frozenset(
     "p div h1 h2 h3 h4 h5 h6 li dt dd tr pre blockquote section article table br".split()
 )
@@ -178,10 +190,10 @@ def _article(raw: bytes, rel: str, paths: set[str]) -> Article:
     path = _entry_path(rel)
     fallback = Path(rel).stem.replace("_", " ").replace("-", " ")
     if suffix in HTML_SUFFIXES:
-        return _html_article(raw, path, paths, fallback)
-    text = raw.decode("utf-8", errors="replace")
+        return _html_article(decode_html(raw), path, paths, fallback)
+    text = decode_body(raw, None, is_html=False)
     if suffix in MARKDOWN_SUFFIXES and len(text) <= MAX_MARKDOWN_CHARS:
-        return _html_article(markdown_to_html(text).encode(), path, paths, fallback)
+        return _html_article(markdown_to_html(text), path, paths, fallback)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     title = lines[0] if lines and len(lines[0]) <= 120 else fallback
     paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
@@ -190,9 +202,17 @@ def _article(raw: bytes, rel: str, paths: set[str]) -> Article:
     return Article(path, title, page, "\n".join(paras))
 
 
-def _html_article(raw: bytes, path: str, paths: set[str], fallback: str) -> Article:
+def decode_html(raw: bytes) -> str:
+    """An HTML file's text (see the module docstring for the order), without its XML
+    declaration (lxml refuses text that declares an encoding)."""
+    declared = _XML_ENCODING.match(raw)
+    text = decode_body(raw, declared.group(1).decode("ascii") if declared else None, is_html=True)
+    return _XML_DECLARATION.sub("", text, count=1)
+
+
+def _html_article(source: str, path: str, paths: set[str], fallback: str) -> Article:
     try:
-        doc = lxml.html.document_fromstring(raw)
+        doc = lxml.html.document_fromstring(source)
     except (lxml.etree.ParserError, ValueError):
         doc = lxml.html.document_fromstring(f"<p>{html.escape(fallback)}</p>")
     for bad in doc.xpath("//script | //style | //link | //noscript"):
