@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
-from webqa.agent import AgentConfig
+from webqa.agent import AgentConfig, load_model
 from webqa.errors import InputError, ModelError, StorageError, os_error_message
 from webqa.models.base import Policy, RewardModel
 from webqa.models.batching import BatchingPolicy
@@ -19,6 +20,7 @@ from webqa.values import EventSink, Question, Result, validate_question
 from webqa.web.base import Web
 
 DEFAULT_MODEL = "qwen-0.5b"
+DEFAULT_TIMEOUT = 300.0  # seconds a question may take (answer, answer_many, the CLI)
 _policies: dict[tuple[str, str | None, str | None], Policy] = {}
 
 
@@ -201,6 +203,7 @@ def answer(
     log: bool = True,
     dtype: str | None = None,
     backends: Backends | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Result:
     """Answer ``question`` by browsing; with n > 1, best-of-n under the reward model.
 
@@ -210,11 +213,17 @@ def answer(
     ``ranker`` guided browsing's passage ranker (default: MiniLM relevance).
     With ``log`` (the default) every episode is recorded in the log (``webqa log``).
     ``dtype`` is a local model's precision (see ``load_policy``). ``backends`` gets the
-    parts given by name or left out (default: the real loaders, ``Backends``)."""
+    parts given by name or left out (default: the real loaders, ``Backends``).
+    ``timeout`` is the question's wall-clock budget in seconds (None or 0: none): when
+    it runs out, browsing stops at its next step and the answer is written from the
+    quotes so far, or declined (the candidates' ``end_reason`` is "time_budget"); a
+    model call in flight is not cut short. Interrupted (Ctrl-C), the episodes so far
+    are logged, marked interrupted, before the interrupt goes on."""
     parts = backends or DEFAULT_BACKENDS
     question = validate_question(question)
-    agent_config(api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed)
-    # (a bad n or temperature fails there, before a model loads)
+    agent_config(
+        api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed, timeout=timeout
+    )  # a bad n, temperature or timeout fails here, before a model loads
     policy = _policy(model, api_base, dtype, parts)
     config = agent_config(
         _served(policy, api_base),
@@ -222,9 +231,11 @@ def answer(
         max_actions=max_actions,
         temperature=temperature,
         seed=seed,
+        timeout=timeout,
     )
     web = web or parts.web(live=live)
     reward = _reward(reward_model, policy, parts) if n > 1 else None
+    recorder = _recorder(config, n, policy.name, web.name, qids=False) if log else None
     done = answer_one(
         Question(question, id="0"),
         policy=policy,
@@ -234,9 +245,10 @@ def answer(
         n=n,
         procedure=browsing_procedure(_served(policy, api_base), ranker, parts),
         on_event=on_event,
+        on_interrupt=recorder,
     )
-    if log:
-        _recorder(config, n, policy.name, web.name, qids=False)(done)
+    if recorder is not None:
+        recorder(done)
     if done.failure is not None:
         raise done.failure
     assert done.result is not None  # no failure: answered
@@ -253,17 +265,21 @@ def agent_config(
     max_actions: int,
     temperature: float | None,
     seed: int,
+    timeout: float | None = None,
 ) -> AgentConfig:
     """How episodes run. Best-of-n keeps one greedy episode and samples the others
     unless told otherwise: at 0.8 (WebGPT's setting) behind a server, at 0.4 for a
     local model (on 19 dev questions the 0.5B's sampled episodes were right 1 time in
     57 at 0.8 and 9 in 57 at 0.4). ``served``: whether the model is behind a server
-    (truthy: its ``api_base``, or True)."""
+    (truthy: its ``api_base``, or True). ``timeout``: the question's budget in seconds
+    (None or 0: none)."""
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
     if temperature is None:
         temperature = 0.0 if n == 1 else (0.8 if served else LOCAL_SAMPLING_TEMPERATURE)
-    return AgentConfig(max_actions=max_actions, temperature=temperature, seed=seed)
+    return AgentConfig(
+        max_actions=max_actions, temperature=temperature, seed=seed, timeout=timeout or None
+    )
 
 
 def browsing_procedure(
@@ -342,6 +358,7 @@ def answer_many(
     batch: str | None = None,
     dtype: str | None = None,
     backends: Backends | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Iterator[Answered]:
     """Answer many questions, ``concurrency`` at a time; yield each as it finishes.
 
@@ -353,10 +370,19 @@ def answer_many(
     ``batch`` labels the questions' runs in the log; ``dtype`` is a local model's
     precision (see ``load_policy``). ``model``, ``reward_model``, ``web`` and ``ranker``
     may be objects, as for ``answer``, and ``backends`` gets those named or left out.
+    ``timeout`` is each question's budget, as for ``answer`` (counted from when the
+    question starts, so a question waiting on others' batched model calls uses it too).
     """
     parts = backends or DEFAULT_BACKENDS
     served = api_base or (not isinstance(model, str | None) and _served(model, None))
-    config = agent_config(served, n=n, max_actions=max_actions, temperature=temperature, seed=seed)
+    config = agent_config(
+        served,
+        n=n,
+        max_actions=max_actions,
+        temperature=temperature,
+        seed=seed,
+        timeout=timeout,
+    )
     if concurrency < 1:
         raise InputError(f"concurrency must be at least 1, got {concurrency}")
     check_dtype(dtype, api_base=api_base)  # a bad precision fails here, not per question
@@ -404,7 +430,11 @@ def _answer_many(
         # of this call's own, closed below)
         policy = backends.policy(model, api_base=api_base, concurrency=max(8, concurrency * n))
     else:
-        policy = BatchingPolicy(backends.policy(model, dtype=dtype), max_batch=max(32, n))
+        local = backends.policy(model, dtype=dtype)
+        if config.timeout:  # each question's budget is its own work, not the model's load
+            with suppress(Exception):  # (a model that cannot load fails each question)
+                load_model(local)
+        policy = BatchingPolicy(local, max_batch=max(32, n))
     try:
         web = web or backends.web(live=live)
         reward = _reward(reward_model, policy, backends) if n > 1 else None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -66,7 +68,26 @@ def _model_options(p: argparse.ArgumentParser) -> None:
         help="sampling temperature (default 0; with -n>1, 0.4 locally, 0.8 with --api-base)",
     )
     p.add_argument("--max-actions", type=int, default=20, help="browser actions per episode")
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=api.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time budget per question (default {api.DEFAULT_TIMEOUT:g} s; 0 = none): then "
+        "browsing stops and the answer is written from the quotes so far",
+    )
     p.add_argument("--seed", type=int, default=0)
+
+
+def _seconds(text: str) -> float:
+    """A --timeout: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,7 +203,7 @@ def _debug_option(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
 def main(argv: Sequence[str] | None = None, backends: api.Backends | None = None) -> int:
     """Run one command. Whatever goes wrong is one line on stderr, never a traceback
     (unless ``--debug``): a WebQAError or an OSError (naming its file) exits 1, any other
-    exception 2, an interrupt 130.
+    exception 2, an interrupt 130 (SIGTERM during `ask`: 143).
 
     ``backends`` is where the command gets its model, reward model, web and ranker
     (default: the real loaders, ``api.Backends``); given one, `webqa ask` answers in
@@ -194,7 +215,9 @@ def main(argv: Sequence[str] | None = None, backends: api.Backends | None = None
             if not debug:  # a warning is one line, not Python's two with the source line
                 warnings.formatwarning = _format_warning
             return _run(args, backends)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        if type(stop).__name__ == "Terminated":  # SIGTERM during `ask` (frontend.ask)
+            return _fail(args, "terminated", 128 + signal.SIGTERM, debug)
         return _fail(args, "interrupted", 130, debug)
     except BrokenPipeError:  # whoever read our output stopped reading: nothing to tell
         _silence_stdout()

@@ -27,7 +27,7 @@ from webqa.errors import FetchError, InputError, ModelError, SearchError, WebQAE
 from webqa.models.base import Policy, RewardModel
 from webqa.models.batching import BatchingPolicy
 from webqa.procedure import Procedure
-from webqa.values import EventSink, Question, Result, validate_question
+from webqa.values import INTERRUPTED, EventSink, Question, Result, validate_question
 from webqa.web.base import Web
 from webqa.web.recording import RecordingWeb, Visit
 
@@ -40,6 +40,7 @@ class Answered:
     result: Result | None  # None when it failed before an answer was written
     error: str | None  # None when it was answered
     error_type: str | None  # "input" | "model" | "search" | "fetch" | "error" | "internal"
+    # (and "interrupted", given only to answer_one's on_interrupt)
     started: float  # unix time
     seconds: float  # wall time, start to finish
     visits: tuple[Visit, ...] = ()  # searches and fetches, in order
@@ -142,12 +143,17 @@ def answer_one(
     n: int = 1,
     procedure: Procedure | None = None,
     on_event: EventSink | None = None,
+    on_interrupt: Logger | None = None,
 ) -> Answered:
     """Answer one question: the one path ``answer()``, ``answer_many()`` and ``webqa
     batch`` share, so that what counts as a failure (a bad question, a model error,
     every search failing) and what is logged cannot differ between them. Never raises
     for the question's own failure: it is the ``Answered``'s ``error`` (and
-    ``failure``, what was raised)."""
+    ``failure``, what was raised).
+
+    An interrupt (KeyboardInterrupt, or another ``BaseException`` that is not an
+    ``Exception``) goes on up, after ``on_interrupt`` (the logger, say) is given the
+    question as far as it got: error "interrupted", its episodes so far as the result."""
     started, clock = time.time(), time.perf_counter()
     recording = RecordingWeb(web)
     live: AbstractContextManager[None] = (
@@ -157,6 +163,7 @@ def answer_one(
     error: str | None = None
     kind: str | None = None
     failure: BaseException | None = None
+    partial: list[Result] = []  # the episodes so far, if interrupted
     try:
         text = validate_question(question.text)
         with live:
@@ -169,12 +176,28 @@ def answer_one(
                 config=config,
                 on_event=on_event,
                 procedure=procedure,
+                on_interrupt=partial.append,
             )
         error = search_failure(result, recording.visits)
         if error:
             kind, failure = "search", SearchError(error)
     except Exception as exc:  # one question's failure never stops the batch
         (error, kind), failure = _describe(exc), exc
+    except BaseException as stop:
+        if on_interrupt is not None:
+            on_interrupt(
+                Answered(
+                    question=question,
+                    result=partial[0] if partial else None,
+                    error=INTERRUPTED,
+                    error_type=INTERRUPTED,
+                    started=started,
+                    seconds=time.perf_counter() - clock,
+                    visits=recording.visits,
+                    failure=stop,
+                )
+            )
+        raise
     return Answered(
         question=question,
         result=result,

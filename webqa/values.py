@@ -54,8 +54,19 @@ class Quote:
 
 
 # Why an episode ended: an End command (answer, nonsense, controversial), or the browser's
-# limits (its actions ran out, its quotes passed their length limit).
-EndReason = Literal["answer", "nonsense", "controversial", "actions", "quote_limit"]
+# limits (its actions ran out, its quotes passed their length limit, too many invalid
+# commands in a row, the question's time budget ran out).
+EndReason = Literal[
+    "answer",
+    "nonsense",
+    "controversial",
+    "actions",
+    "quote_limit",
+    "invalid_actions",
+    "time_budget",
+]
+# An episode cut short by Ctrl-C, SIGTERM or its client going away (as logged).
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)

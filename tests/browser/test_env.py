@@ -192,7 +192,7 @@ def test_back_returns_to_the_previous_page_and_its_scroll(web: FakeWeb) -> None:
 
 
 def test_commands_that_need_a_page(web: FakeWeb) -> None:
-    env = BrowserEnv(web)
+    env = BrowserEnv(web, max_invalid_in_a_row=10)
     env.reset(Q)
     for command in ["Top", "Scrolled down 1", "Find in page: x", "Quote: x"]:
         assert_invalid(env.step(command), "no page is open yet; Search first")
@@ -249,7 +249,7 @@ def test_quote_start_to_end_spans_paragraphs(web: FakeWeb) -> None:
 
 
 def test_quotes_not_on_the_page_store_nothing(web: FakeWeb) -> None:
-    env = open_everest(web)
+    env = open_everest(web, max_invalid_in_a_row=10)
     assert_invalid(env.step("Quote: Everest is 1 m tall"), "the quote is not on this page")
     assert_invalid(
         env.step("Quote: Fact 39━Fact 38"), "the quote's end is not on this page after its start"

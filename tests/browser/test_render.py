@@ -28,7 +28,7 @@ def test_search_results(web: FakeWeb, golden: Golden) -> None:
 
 
 def test_page_with_quotes_and_invalid_actions(web: FakeWeb, golden: Golden) -> None:
-    env = BrowserEnv(web, max_actions=10, window_lines=8)
+    env = BrowserEnv(web, max_actions=10, window_lines=8, max_invalid_in_a_row=10)
     env.reset(QUESTION)
     for command in [
         "Search highest mountain",

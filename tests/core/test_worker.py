@@ -23,6 +23,7 @@ import pytest
 from webqa.cli import build_parser
 from webqa.errors import InputError
 from webqa.frontend import worker
+from webqa.store import reader
 
 pytestmark = pytest.mark.skipif(not worker.supported(), reason="no Unix sockets")
 
@@ -362,6 +363,9 @@ def test_a_client_that_goes_away_abandons_its_question_not_the_worker(
     log = sock_path.with_suffix(".log")
     # (at its next event: at once if the model is loaded, after loading it if not)
     assert wait_for(lambda: "a question was abandoned" in log.read_text(), timeout=120)
+    # what it had browsed is in the log, marked interrupted (issue 15)
+    logged = reader.recent(100, path=shared_home / "webqa.sqlite3")
+    assert any(r.error == "interrupted" and r.question == QUESTION for r in logged)
     done = ask(shared_home, zim, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["question"] == QUESTION

@@ -1,7 +1,15 @@
-"""The browsing environment: ``reset(question)``, then ``step(command)`` until done."""
+"""The browsing environment: ``reset(question)``, then ``step(command)`` until done.
+
+Whatever drives it (a model's free commands or the guided grammar), an episode cannot
+loop or run on: an exact repeat of a command already taken where it would do the same
+thing is refused as invalid (a search made before; a link followed or a quote taken from
+this page; a find, scroll, Top or Back from this very view), ``MAX_INVALID_IN_A_ROW``
+invalid commands in a row end the episode, and so does a ``deadline`` passed.
+"""
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -39,6 +47,12 @@ from webqa.errors import FetchError, InputError, SearchError, WebQAError
 from webqa.values import EndReason, Quote
 from webqa.web.base import Web
 
+# Invalid commands in a row that end an episode (end reason "invalid_actions"): a model
+# that keeps failing to give a command the browser can carry out has stopped browsing.
+MAX_INVALID_IN_A_ROW = 3
+ALREADY_SEARCHED = "already searched for this"
+ALREADY_DONE = "already done on this page"
+
 
 class EpisodeOverError(WebQAError):
     """``step`` was called before ``reset`` or after the episode ended."""
@@ -59,15 +73,17 @@ class Observation:
     quotes: tuple[Quote, ...]
     actions_left: int
     can_go_back: bool = False
-    repeats: frozenset[str] = frozenset()  # searches done, and links already followed here
+    # commands that would only repeat what was done (refused if given): searches made,
+    # links followed and quotes taken from this page, and what was done from this view
+    repeats: frozenset[str] = frozenset()
 
     window_lines: int = 20
 
     def constraint(self) -> CommandConstraint:
         """Constrained decoding of a command valid here, for any policy (build once per
         step): links that exist, quotes that are on the page, Back where there is a
-        page to go back to, End: Answer once something is quoted, and no repeat of a
-        search done or a link followed from here. A procedure may narrow it further
+        page to go back to, End: Answer once something is quoted, and none of the
+        ``repeats`` the browser would refuse. A procedure may narrow it further
         (``webqa.procedure``)."""
         page = self.page
         quotable = page is not None and not is_search_page(page)
@@ -91,7 +107,9 @@ class StepResult:
 
     observation: Observation
     terminated: bool  # an End command was accepted
-    truncated: bool  # actions ran out or the quotes passed their length limit
+    # a limit ended it: the actions ran out, the quotes passed their length limit, too
+    # many invalid commands in a row, or the deadline passed
+    truncated: bool
     info: dict[str, object] = field(default_factory=dict)
 
 
@@ -103,7 +121,12 @@ class _View:
 
 
 class BrowserEnv:
-    """WebGPT's text browser over a ``Web``; every command costs one action."""
+    """WebGPT's text browser over a ``Web``; every command costs one action.
+
+    ``deadline`` (a ``time.monotonic()`` value, or None) is when the episode's time is
+    up: the step that finds it passed is carried out and ends the episode ("time_budget").
+    It may be set after construction, and stays across ``reset``.
+    """
 
     def __init__(
         self,
@@ -115,12 +138,15 @@ class BrowserEnv:
         max_results: int = 10,
         page_first: bool = False,
         opens_at: Callable[[Page], str | None] | None = None,
+        deadline: float | None = None,
+        max_invalid_in_a_row: int = MAX_INVALID_IN_A_ROW,
     ) -> None:
         limits = dict(
             max_actions=max_actions,
             max_quote_chars=max_quote_chars,
             window_lines=window_lines,
             max_results=max_results,
+            max_invalid_in_a_row=max_invalid_in_a_row,
         )
         for name, value in limits.items():
             if value < 1:
@@ -130,10 +156,12 @@ class BrowserEnv:
         self.max_quote_chars = max_quote_chars
         self.window_lines = window_lines
         self.max_results = max_results
+        self.max_invalid_in_a_row = max_invalid_in_a_row
         self.page_first = page_first  # the observation's layout (see render_observation)
         # where a page opened by a link shows first: the window starts a line above the
         # text it names (None, or text not on the page: at the top)
         self.opens_at = opens_at
+        self.deadline = deadline
         self._question: str | None = None
         self._reset_state()
 
@@ -144,7 +172,10 @@ class BrowserEnv:
         self._actions: list[ActionRecord] = []
         self._pages: list[Page] = []
         self._end: EndReason | None = None
-        self._moves: set[tuple[str, str]] = set()  # (page URL or "*", Search/Click) done
+        # (where, command) of every valid command that a repeat of would be refused:
+        # where is "*" for a search, the page's URL for a click or quote, (URL, first
+        # line shown) for the rest (see _where)
+        self._moves: set[tuple[object, str]] = set()
 
     # ------------------------------------------------------------------ contract
 
@@ -163,7 +194,8 @@ class BrowserEnv:
         return self.observation
 
     def step(self, command_text: str) -> StepResult:
-        """Carry out one command (valid or not, it costs one action)."""
+        """Carry out one command (valid or not, it costs one action); an exact repeat of
+        one already taken here is refused (see ``Observation.repeats``)."""
         if self._question is None:
             raise EpisodeOverError("call reset(question) before step()")
         if self._end is not None:
@@ -172,11 +204,11 @@ class BrowserEnv:
         try:
             command = parse_command(command_text)
             shown = format_command(command)
-            where = self._view.page.url if self._view is not None else ""
+            where = self._where(command)
+            if (where, shown) in self._moves:
+                raise _Rejected(ALREADY_SEARCHED if where == "*" else ALREADY_DONE)
             record = ActionRecord(shown, True, self._apply(command))
-            if isinstance(command, Search):
-                self._moves.add(("*", shown))
-            elif isinstance(command, ClickLink):
+            if where is not None:
                 self._moves.add((where, shown))
         except (InvalidCommandError, _Rejected) as e:
             record = ActionRecord(shown, False, str(e))
@@ -187,6 +219,10 @@ class BrowserEnv:
                 self._end = "quote_limit"
             elif self.actions_left == 0:
                 self._end = "actions"
+            elif self._invalid_in_a_row() >= self.max_invalid_in_a_row:
+                self._end = "invalid_actions"
+            elif self.deadline is not None and time.monotonic() >= self.deadline:
+                self._end = "time_budget"
         info: dict[str, object] = {
             "command": shown,
             "valid": record.valid,
@@ -227,7 +263,7 @@ class BrowserEnv:
             tuple(self._quotes),
             self.actions_left,
             can_go_back=bool(self._history),
-            repeats=frozenset(c for url, c in self._moves if url in ("*", page and page.url)),
+            repeats=frozenset(c for where, c in self._moves if where in self._here()),
             window_lines=self.window_lines,
         )
 
@@ -243,7 +279,8 @@ class BrowserEnv:
 
     @property
     def end_reason(self) -> EndReason | None:
-        """answer | nonsense | controversial | actions | quote_limit, or None while browsing."""
+        """answer | nonsense | controversial | actions | quote_limit | invalid_actions |
+        time_budget, or None while browsing."""
         return self._end
 
     @property
@@ -265,6 +302,35 @@ class BrowserEnv:
     def visited_urls(self) -> tuple[str, ...]:
         """The URLs of ``pages_fetched``."""
         return tuple(page.url for page in self._pages)
+
+    # ------------------------------------------------------------------ repeats
+
+    def _where(self, command: Command) -> object:
+        """Where ``command`` would repeat itself (see ``_moves``); None for a command
+        that is never a repeat (End, or one with no page open, which is refused)."""
+        view = self._view
+        if isinstance(command, Search):
+            return "*"
+        if view is None or isinstance(command, End):
+            return None
+        if isinstance(command, ClickLink | QuoteText):
+            return view.page.url
+        return (view.page.url, view.top)
+
+    def _here(self) -> tuple[object, ...]:
+        """The places whose moves would repeat here (see ``_where``)."""
+        view = self._view
+        if view is None:
+            return ("*",)
+        return ("*", view.page.url, (view.page.url, view.top))
+
+    def _invalid_in_a_row(self) -> int:
+        count = 0
+        for action in reversed(self._actions):
+            if action.valid:
+                break
+            count += 1
+        return count
 
     # ------------------------------------------------------------------ commands
 

@@ -4,6 +4,10 @@ The answer runs in the model worker when one is wanted (``webqa.frontend.worker`
 asks skip the start-up) and in this process otherwise. Either way it is told as the
 same messages (``answer_messages`` makes them where the model is) and shown by the same
 ``Screen``, so what a person sees cannot differ between the two.
+
+Stopped part-way (Ctrl-C, or SIGTERM, which `ask` turns into the same interrupt:
+``Terminated``), nothing browsed is lost: the episodes so far are logged, marked
+interrupted, here by ``api.answer`` or in the worker once it finds its client gone.
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -31,6 +39,29 @@ if TYPE_CHECKING:
 Message = dict[str, object]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during `webqa ask`: the question stops as at Ctrl-C (exit 143)."""
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While inside, SIGTERM raises ``Terminated`` rather than ending the process at
+    once, so the episodes so far are logged as at Ctrl-C (main thread only; elsewhere
+    signal handlers cannot be set, and nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def run_ask(
     args: argparse.Namespace,
     open_web: Callable[[], Web],
@@ -40,7 +71,20 @@ def run_ask(
     backends: api.Backends | None = None,
 ) -> int:
     """Answer in the model worker where one is wanted, else here; given ``backends``
-    (not the default loaders), always here, where its parts are."""
+    (not the default loaders), always here, where its parts are. SIGTERM stops it as
+    Ctrl-C does (``sigterm_interrupts``)."""
+    with sigterm_interrupts():
+        return _run_ask(args, open_web, out, err, backends=backends)
+
+
+def _run_ask(
+    args: argparse.Namespace,
+    open_web: Callable[[], Web],
+    out: Console,
+    err: Console,
+    *,
+    backends: api.Backends | None = None,
+) -> int:
     question = api.validate_question(args.question)
     screen = Screen(args, out, err)
     if backends is None and worker.wanted(args):
@@ -118,6 +162,7 @@ def answer_messages(
         on_event=on_event,
         dtype=dtype,
         backends=parts,
+        timeout=getattr(args, "timeout", api.DEFAULT_TIMEOUT),
     )
     if args.verbose:
         tell_hardware()
@@ -195,7 +240,7 @@ class Screen:
             data = dict(data, hardware=final.get("hardware"))
             print(json.dumps(data, ensure_ascii=False, indent=2))
         else:
-            print_result(data, self.out)
+            print_result(data, self.out, verbose=self.args.verbose)
         return 0
 
 
@@ -237,8 +282,18 @@ def hardware_line(policy: Policy, dtype: str | None = None) -> str | None:
     )
 
 
-def print_result(result: Mapping[str, Any], out: Console) -> None:
-    """The answer, its references and (best-of-n) the scores, from ``Result.to_dict()``."""
+# why browsing stopped before the model ended it, as `ask` says under the answer
+STOPPED = {
+    "time_budget": "the time budget (--timeout) ran out",
+    "invalid_actions": "too many invalid commands in a row",
+    "actions": "its actions (--max-actions) ran out",
+    "quote_limit": "its quotes reached their length limit",
+}
+
+
+def print_result(result: Mapping[str, Any], out: Console, *, verbose: bool = False) -> None:
+    """The answer, its references and (best-of-n) the scores, from ``Result.to_dict()``;
+    why browsing stopped, where a limit stopped it (``verbose``: however it ended)."""
     out.print()
     out.rule("answer")
     out.print(escape(result["answer"]))
@@ -256,6 +311,11 @@ def print_result(result: Mapping[str, Any], out: Console) -> None:
             f"{c['score']:.3f}" if c["score"] is not None else "-" for c in candidates
         )
         out.print(f"\n[dim]best of {len(candidates)} (#{result['best']}); scores: {scores}[/dim]")
+    end = str(candidates[result["best"]]["end_reason"]) if candidates else ""
+    if end in STOPPED:
+        out.print(f"[yellow]browsing stopped: {STOPPED[end]} ({end})[/yellow]")
+    elif verbose and end:
+        out.print(f"[dim]browsing ended: {escape(end)}[/dim]")
     out.print(f"[dim]{escape(result['model'])} · {result['seconds']:.1f} s[/dim]")
 
 

@@ -88,6 +88,7 @@ def run_batch(
                 reward_model=args.reward_model,
                 temperature=args.temperature,
                 max_actions=args.max_actions,
+                timeout=args.timeout,
                 seed=args.seed,
                 batch=str(output.resolve()),
                 dtype=getattr(args, "dtype", None),

@@ -213,7 +213,8 @@ def run_browse(args: argparse.Namespace, web: Web, out: Console, err: Console) -
             pass
     lines = Input(interactive)
     question = _read_question(args, lines, err)
-    env = BrowserEnv(web, max_actions=args.max_actions)
+    # a person's typos do not end the session (a model's invalid commands in a row do)
+    env = BrowserEnv(web, max_actions=args.max_actions, max_invalid_in_a_row=args.max_actions)
     session = Session(question, env, web)
     try:
         problems = _browse(session, lines, out, err)

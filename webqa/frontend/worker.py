@@ -80,6 +80,7 @@ ASK_FIELDS: dict[str, str] = {
     "reward_model": OPT_STR,
     "temperature": OPT_FLOAT,
     "max_actions": INT,
+    "timeout": OPT_FLOAT,
     "seed": INT,
     "json": BOOL,
     "verbose": BOOL,
@@ -353,6 +354,10 @@ def check_request(request: object) -> argparse.Namespace:
     assert isinstance(keep, int | float)
     if not 0 < keep <= MAX_KEEP_ALIVE:
         raise ValueError(f"the request's 'keep_alive' is out of range: {keep!r}")
+    timeout = values["timeout"]
+    assert timeout is None or isinstance(timeout, int | float)
+    if timeout is not None and not 0 <= timeout <= MAX_INT:  # NaN fails too
+        raise ValueError(f"the request's 'timeout' is out of range: {timeout!r}")
     cwd = values["cwd"]
     assert isinstance(cwd, str)
     if not os.path.isabs(cwd) or "\0" in cwd:

@@ -49,7 +49,8 @@ STOP_GRACE = 30.0  # seconds a stop waits for the question in flight to give up
 
 class Abandoned(BaseException):
     """The client went away or the worker is stopping: give up the question (raised from
-    an event, so it leaves api.answer as an interrupt would: nothing logged)."""
+    an event, so it leaves api.answer as an interrupt would: its episodes so far logged,
+    marked interrupted)."""
 
 
 @dataclass
