@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from webqa import prompting
 from webqa.browser.env import BrowserEnv, Observation
-from webqa.models.base import GenerationRequest, Message, Policy
+from webqa.models.base import Chat, GenerationRequest, Message, Policy
 from webqa.procedure import Course
 from webqa.text import first_line, strip_think
 from webqa.values import Event, EventSink, Quote, Step
@@ -84,6 +84,7 @@ def browse(
         while active := [e for e in episodes if not e.done]:
             # a step the procedure decides (its opening command, or a step whose grammar
             # admits one command) is taken without asking the model
+            judge(active, policy, course)
             decided: dict[int, str] = {}
             requests = []
             for e in active:
@@ -96,7 +97,7 @@ def browse(
                 if only is not None:
                     decided[e.index] = only
                     continue
-                chat = browse_chat(e.observation, course.prompt)
+                chat = browse_chat(e.observation, course.prompt_at(e.observation))
                 emit(Event("prompt", e.index, show_chat(chat)))
                 requests.append(
                     GenerationRequest(
@@ -127,6 +128,28 @@ def browse(
                 if result.terminated or result.truncated:
                     e.done = True
                     e.end_reason = str(result.info.get("end_reason", "ended"))
+
+
+def judge(active: Sequence[Episode], policy: Policy, course: Course) -> None:
+    """Ask the policy, in one batch, what ``course`` wants to know before the episodes'
+    next commands (whether their quotes so far state the answer); the same chat is
+    asked once."""
+    asked: dict[tuple[str, ...], list[Episode]] = {}
+    chats: list[Chat] = []
+    for e in active:
+        chat = course.judge(e.observation) if e.steps else None
+        if chat is None:
+            continue
+        key = tuple(m.content for m in chat)
+        if key not in asked:
+            asked[key] = []
+            chats.append(chat)
+        asked[key].append(e)
+    if not chats:
+        return
+    for episodes, yes in zip(asked.values(), policy.yes_probability(chats), strict=True):
+        for e in episodes:
+            course.judged(e.observation, yes)
 
 
 def show_chat(chat: Sequence[Message]) -> str:

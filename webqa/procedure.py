@@ -37,18 +37,29 @@ question's episodes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from webqa import prompting
+from webqa.answering import format_quotes
 from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
 from webqa.browser.env import Observation
 from webqa.browser.page import Page, is_search_page, normalize, plain_line
 from webqa.errors import InputError
+from webqa.models.base import Chat, Message
 from webqa.shortlist import PassageRanker, Passages, Shortlister
+from webqa.text import STOP_WORDS
+from webqa.values import Quote
 
 # Greedy episodes quote from the best passage; sampled ones choose among the best
 # SAMPLED_SHORTLIST, so that best-of-n has different quotes to choose between.
 SAMPLED_SHORTLIST = 3
+# A follow-up search is at most this many words, each from the question or the quotes.
+FOLLOW_UP_WORDS = 6
+# Actions a follow-up needs: search, open a result, quote, answer.
+FOLLOW_UP_ACTIONS = 4
+_WORD = re.compile(r"\w+")
 
 
 class Course(Protocol):
@@ -86,6 +97,19 @@ class Course(Protocol):
         """What the next command may be, for an episode browsing at ``temperature``."""
         ...
 
+    def prompt_at(self, observation: Observation) -> str:
+        """The browsing prompt's template for the step at ``observation``."""
+        ...
+
+    def judge(self, observation: Observation) -> Chat | None:
+        """The chat asking the policy whether the quotes so far state the answer, where
+        the next step depends on it and it is not known yet (None: nothing to ask)."""
+        ...
+
+    def judged(self, observation: Observation, yes: float) -> None:
+        """Keep the policy's P(yes) for ``judge(observation)``'s chat."""
+        ...
+
 
 class Procedure(Protocol):
     """How a policy browses (see the module's docstring)."""
@@ -121,6 +145,15 @@ class Free:
     def grammar(self, observation: Observation, temperature: float) -> CommandConstraint:
         return observation.constraint()
 
+    def prompt_at(self, observation: Observation) -> str:
+        return self.prompt
+
+    def judge(self, observation: Observation) -> Chat | None:
+        return None  # a served model decides for itself when to search again
+
+    def judged(self, observation: Observation, yes: float) -> None:
+        return None
+
 
 @dataclass(frozen=True)
 class Guided:
@@ -138,6 +171,18 @@ class Guided:
     # page opens at the passage to quote: a shorter window than WebGPT's
     window_lines: int = 12
     redraft: bool = True
+    # Once a page gave a quote, the policy is asked whether the quotes so far state the
+    # answer (P(yes) under ``judge_threshold``: they do not); if not, the episode
+    # searches once more with a query the model writes from the question's and the
+    # quotes' words (``follow_up_grammar``): the second hop of a question whose answer
+    # is on the page of something the first page names. Off by default: on 23 dev
+    # questions it put the answer in the quotes of 4 two-hop questions of 10 (3 without)
+    # but the answers written from two quotes were declined or misread (1 right, 2
+    # without), and the judge's P(yes) barely separates quotes that answer from others.
+    follow_up: bool = False
+    # the 0.5B's P(yes) sits in 0.3-0.5 whatever the quotes; on 23 dev questions' first
+    # quotes, those holding the answer scored 0.39-0.51, the rest 0.31-0.49
+    judge_threshold: float = 0.4
 
     name: ClassVar[str] = "guided"
 
@@ -145,6 +190,10 @@ class Guided:
         for field, value in (("shortlist", self.shortlist), ("window_lines", self.window_lines)):
             if value < 1:
                 raise InputError(f"Guided: {field} must be at least 1, got {value}")
+        if not 0.0 <= self.judge_threshold <= 1.0:
+            raise InputError(
+                f"Guided: judge_threshold must be in [0, 1], got {self.judge_threshold}"
+            )
 
     def start(self, question: str) -> GuidedCourse:
         return GuidedCourse(self, question)
@@ -163,18 +212,128 @@ class GuidedCourse:
         self.shortlister = Shortlister(
             question, procedure.ranker, min_chars=procedure.min_passage_chars
         )
+        # the quotes so far (their texts) -> whether the policy judged they state the answer
+        self._answered: dict[tuple[str, ...], bool] = {}
+        # a page a follow-up search found is ranked against that query and the question
+        # (the question's own words pull the second page's passages about the first
+        # page's subject): its URL -> the follow-up query's shortlister
+        self._found_by: dict[str, Shortlister] = {}
+        self._follow_ups: dict[str, Shortlister] = {}
+
+    def _shortlister(self, page: Page | None) -> Shortlister:
+        found = self._found_by.get(page.url) if page is not None else None
+        return found or self.shortlister
+
+    def _note_follow_up(self, observation: Observation) -> None:
+        """On the results of a follow-up search, remember which query found each result."""
+        page = observation.page
+        if page is None or not is_search_page(page) or searches(observation) < 2:
+            return
+        first = first_search(observation.question)
+        query = next(
+            (r for r in sorted(observation.repeats) if r.startswith("Search ") and r != first), None
+        )
+        if query is None:
+            return
+        text = f"{query.removeprefix('Search ')}. {observation.question}"
+        shortlister = self._follow_ups.get(text)
+        if shortlister is None:
+            shortlister = self._follow_ups[text] = Shortlister(
+                text, self.procedure.ranker, min_chars=self.procedure.min_passage_chars
+            )
+        for link in page.links:
+            self._found_by.setdefault(link.url, shortlister)
 
     def opening(self, observation: Observation) -> str | None:
         return first_search(observation.question)
 
     def opens_at(self, page: Page) -> str | None:
-        passages = self.shortlister(page)
+        passages = self._shortlister(page)(page)
         return None if passages is None else passages.focus
 
     def grammar(self, observation: Observation, temperature: float) -> CommandConstraint:
+        if self._follows_up(observation):
+            return follow_up_grammar(observation)
+        self._note_follow_up(observation)
         k = 1 if temperature == 0 else self.procedure.shortlist
-        passages = self.shortlister(observation.page, k)
+        passages = self._shortlister(observation.page)(observation.page, k)
         return guided_grammar(observation, passages, explore=self.procedure.explore)
+
+    def prompt_at(self, observation: Observation) -> str:
+        return FOLLOW_UP_PROMPT if self._follows_up(observation) else self.prompt
+
+    def judge(self, observation: Observation) -> Chat | None:
+        if not self._may_follow_up(observation) or _key(observation.quotes) in self._answered:
+            return None
+        return judge_chat(observation.question, observation.quotes)
+
+    def judged(self, observation: Observation, yes: float) -> None:
+        self._answered[_key(observation.quotes)] = yes >= self.procedure.judge_threshold
+
+    def _may_follow_up(self, observation: Observation) -> bool:
+        """On a page that gave a quote, with no follow-up search made yet and the actions
+        one needs left."""
+        page = observation.page
+        return (
+            self.procedure.follow_up
+            and page is not None
+            and not is_search_page(page)
+            and any(q.url == page.url for q in observation.quotes)
+            and searches(observation) < 2
+            and observation.actions_left >= FOLLOW_UP_ACTIONS
+        )
+
+    def _follows_up(self, observation: Observation) -> bool:
+        """Whether the next command is the follow-up search: the quotes were judged not to
+        state the answer."""
+        return (
+            self._may_follow_up(observation)
+            and self._answered.get(_key(observation.quotes)) is False
+        )
+
+
+JUDGE_PROMPT = "browse_judge"
+FOLLOW_UP_PROMPT = "browse_guided_followup"
+
+
+def _key(quotes: tuple[Quote, ...]) -> tuple[str, ...]:
+    return tuple(q.text for q in quotes)
+
+
+def searches(observation: Observation) -> int:
+    """How many searches the episode has made."""
+    return sum(r.startswith("Search ") for r in observation.repeats)
+
+
+def judge_chat(question: str, quotes: tuple[Quote, ...]) -> Chat:
+    """The chat asking whether ``quotes`` state the answer to ``question``."""
+    text = prompting.render(JUDGE_PROMPT, question=question, quotes=format_quotes(quotes))
+    return [Message("user", text)]
+
+
+def follow_up_grammar(observation: Observation) -> CommandConstraint:
+    """The follow-up search: at most ``FOLLOW_UP_WORDS`` words, each a word of the
+    question or the quotes (or one that begins as such a word does, "India" from
+    "Indian"), one of them a word of the quotes that the question lacks, not a search
+    made before."""
+    asked = _WORD.findall(observation.question)
+    quoted = _WORD.findall(" ".join(q.text for q in observation.quotes))
+    # the query names something the quotes found that the question did not name
+    known = {w.casefold() for w in asked} | STOP_WORDS
+    found = [w for w in quoted if w.casefold() not in known and not w.isdigit()]
+    return CommandConstraint(
+        [],
+        "",
+        page_open=False,
+        can_go_back=False,
+        can_answer=False,
+        exclude=observation.repeats,
+        kinds={"Search"},
+        search_words=asked + quoted,
+        max_search_words=FOLLOW_UP_WORDS,
+        search_needs=found,
+        exact=True,
+    )
 
 
 def first_search(question: str) -> str:
@@ -202,11 +361,18 @@ def guided_grammar(
     quotable = page is not None and not is_search_page(page)
     links = [link.id for link in page.links] if page is not None else []
     quotes = observation.quotes
+    exclude = set(observation.repeats)
+    searched = quoted = False
     if page is None:
         kinds = {"Search"}
     elif not quotable:
-        fresh = [i for i in links if f"Clicked on link {i}" not in observation.repeats]
+        # a result already quoted (the first page, found again by a follow-up) is not
+        # opened again
+        quoted_urls = {q.url for q in quotes}
+        exclude |= {f"Clicked on link {link.id}" for link in page.links if link.url in quoted_urls}
+        fresh = [i for i in links if f"Clicked on link {i}" not in exclude]
         kinds = {"Click"} if fresh else {"Search"}
+        searched = bool(fresh)  # results to open: a search is not left unread
     else:
         quoted = any(q.url == page.url for q in quotes)
         if passages is None:
@@ -215,7 +381,10 @@ def guided_grammar(
             kinds = {"Quote", "Back"} if quoted and explore else {"Quote"}
         if quoted and (explore or passages is None):
             kinds |= {"Click", "Search"}
-    if quotes:
+    # a page is read before answering: results opened, a page quoted (the second page of
+    # a follow-up search)
+    unread = searched or (quotable and passages is not None and not quoted)
+    if quotes and not unread:
         kinds.add("End: Answer")
     starts = ends = None
     if page is None or not quotable:
@@ -232,6 +401,8 @@ def guided_grammar(
                 starts[span[0]] = span[1]
         if not starts:
             kinds.discard("Quote")
+            if quotes:
+                kinds.add("End: Answer")  # nothing left here to quote
         ends = [
             at + len(n) for p in passages.ends if (at := flat.find(n := normalize(p).strip())) >= 0
         ]
@@ -245,7 +416,7 @@ def guided_grammar(
         page_open=page is not None,
         can_go_back=observation.can_go_back,
         can_answer=bool(quotes),
-        exclude=observation.repeats,
+        exclude=exclude,
         kinds=kinds,
         quote_starts=starts,
         quote_ends=ends,

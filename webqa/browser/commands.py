@@ -15,6 +15,10 @@ from webqa.values import EndReason
 MAX_TEXT_CHARS = 200  # longest Search query or Find text
 MAX_LINK_ID_DIGITS = 9  # longest link id read
 QUOTE_SEP = "━"  # U+2501, separates start and end in "Quote: <start>━<end>"
+STEM = 4  # a query word limited to given words may differ from one after this many letters
+STEM_SLACK = 2  # and be this many letters longer than it
+MAX_WORD_CHARS = 40  # longest word of such a query
+_WORD = re.compile(r"\w+")
 
 
 class InvalidCommandError(WebQAError):
@@ -236,6 +240,10 @@ class CommandConstraint:
     anywhere) are the offsets where a whole quote may end. ``exact`` quotes must keep the
     page's letter case and single spaces (quotes still match loosely when carried out;
     this only stops a model from spelling a quote in odd cases and spacing).
+    ``search_words`` (None: any text) keeps a Search to at most ``max_search_words``
+    words, each one of these words or sharing its first letters with one (see
+    ``_word_ok``): a query a model writes stays short and on topic; with
+    ``search_needs``, a whole query also has one of those words (the same way).
     """
 
     def __init__(
@@ -251,8 +259,27 @@ class CommandConstraint:
         quote_starts: Mapping[int, int] | None = None,
         quote_ends: Collection[int] | None = None,
         exact: bool = False,
+        search_words: Iterable[str] | None = None,
+        max_search_words: int = 6,
+        search_needs: Iterable[str] | None = None,
     ) -> None:
         self._exclude = frozenset(exclude)
+        self._max_words = max_search_words
+        self._words: frozenset[str] | None = None
+        self._stems: frozenset[str] = frozenset()
+        if search_words is not None:
+            self._words = frozenset(w.casefold() for w in search_words)
+            self._stems = frozenset(w[:i] for w in self._words for i in range(1, STEM))
+            # a word's first STEM letters -> the longest such word: another word with
+            # them may be up to STEM_SLACK letters longer
+            self._letters = frozenset("".join(self._words))  # what such a word is made of
+            self._stem_len: dict[str, int] = {}
+            for w in self._words:
+                if len(w) >= STEM:
+                    self._stem_len[w[:STEM]] = max(len(w), self._stem_len.get(w[:STEM], 0))
+        self._needs: frozenset[str] | None = None
+        if search_needs is not None:
+            self._needs = frozenset(w.casefold() for w in search_needs)
         self._exact = exact
         self._fold = _collapse if exact else normalize
         # offset where a quote may begin -> the least offset where it may end
@@ -331,8 +358,50 @@ class CommandConstraint:
                     return self._quote_ok(arg, whole)
                 if len(arg) > MAX_TEXT_CHARS or arg[:1].isspace():
                     return False
+                if keyword == "Search " and self._words is not None:
+                    return self._search_ok(arg, whole)
                 return not whole or (bool(arg) and arg == arg.rstrip())
         return False
+
+    def _search_ok(self, arg: str, whole: bool) -> bool:
+        """A query of at most ``max_search_words`` words of ``search_words``."""
+        words = arg.split(" ")
+        if len(words) > self._max_words or "" in words[:-1] or (whole and not words[-1]):
+            return False
+        last = len(words) - 1
+        if not all(self._word_ok(w.casefold(), whole or i < last) for i, w in enumerate(words)):
+            return False
+        return not whole or self._needs is None or any(map(self._needed, words))
+
+    def _needed(self, word: str) -> bool:
+        """Whether ``word`` is one of ``search_needs``, or begins as one does."""
+        folded = word.casefold()
+        needs = self._needs or frozenset()
+        return folded in needs or (
+            len(folded) >= STEM and any(n.startswith(folded[:STEM]) for n in needs)
+        )
+
+    def _word_ok(self, word: str, whole: bool) -> bool:
+        """A whole query word is one of the words, or one that begins as one of them does
+        through its first ``STEM`` letters, made of their letters and at most
+        ``STEM_SLACK`` longer ("India" from "Indian", "England" from "English"); a part
+        of one is on its way to that."""
+        if not word:
+            return not whole
+        if len(word) > MAX_WORD_CHARS or not _WORD.fullmatch(word):
+            return False
+        if whole and word in (self._words or ()):
+            return True
+        if len(word) < STEM:
+            return not whole and word in self._stems
+        longest = self._stem_len.get(word[:STEM])
+        return (
+            longest is not None
+            and len(word) <= longest + STEM_SLACK
+            and set(word) <= self._letters
+            # not a given word run on into another ("countryis", "Rosalindfr")
+            and not any(word[:i] in (self._words or ()) for i in range(3, len(word)))
+        )
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` can still grow into a valid command."""

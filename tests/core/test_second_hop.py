@@ -1,0 +1,160 @@
+"""The guided procedure's second hop: quotes judged not to state the answer lead to one
+follow-up search the model writes from the question's and the quotes' words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from tests.fakes import FakePolicy, FakeWeb
+from webqa import prompting
+from webqa.browser.commands import CommandConstraint
+from webqa.browsing import browse, new_episode
+from webqa.models.base import Chat, GenerationRequest
+from webqa.procedure import FOLLOW_UP_PROMPT, FOLLOW_UP_WORDS, JUDGE_PROMPT, Free, Guided
+from webqa.web.base import Document, SearchResult
+
+Q = "What is the capital of the home country of the poet Ann Smith?"
+POET = "https://example.org/ann-smith"
+LAND = "https://example.org/ruritania"
+BRIDGE = "Ann Smith was a Ruritanian poet who wrote many odes."
+ANSWER = "The capital of Ruritania is Strelsau, on the river Ruri."
+FOLLOW_UP = "Search Ruritania capital"
+
+
+def two_page_web() -> FakeWeb:
+    return FakeWeb(
+        [
+            Document(POET, "Ann Smith", f"{BRIDGE}\n\nShe lived by the sea.", "text/plain"),
+            Document(LAND, "Ruritania", f"Ruritania is a small kingdom.\n\n{ANSWER}", "text/plain"),
+        ],
+        {
+            Q: [SearchResult("Ann Smith", POET, BRIDGE)],
+            # the follow-up finds the first page again, first
+            "Ruritania capital": [
+                SearchResult("Ann Smith", POET, BRIDGE),
+                SearchResult("Ruritania", LAND, ANSWER),
+            ],
+        },
+    )
+
+
+RANKED: list[str] = []  # the questions passages were ranked against
+
+
+def ranker(question: str, passages: Sequence[str]) -> list[float]:
+    RANKED.append(question)
+    return [float(p in (BRIDGE, ANSWER)) for p in passages]
+
+
+def reply(request: GenerationRequest) -> str:
+    """The first command of these that the step's grammar admits."""
+    constraint = request.constraint
+    assert isinstance(constraint, CommandConstraint)
+    for command in (FOLLOW_UP, "Clicked on link 0", "End: Answer"):
+        if constraint.complete(command):
+            return command
+    for text in (BRIDGE, ANSWER):
+        if constraint.complete(f"Quote: {text}"):
+            return f"Quote: {text}"
+    raise AssertionError("no scripted command fits the grammar")
+
+
+def answered_once_strelsau_is_quoted(chat: Chat) -> float:
+    return 0.9 if "Strelsau" in chat[-1].content else 0.1
+
+
+def run(policy: FakePolicy, procedure: Guided | Free, max_actions: int = 20) -> list[str]:
+    course = procedure.start(Q)
+    episode = new_episode(
+        0, Q, two_page_web(), course, max_actions=max_actions, seed=0, temperature=0.0, started=0.0
+    )
+    browse([episode], policy, course, max_tokens=64, emit=lambda event: None)
+    assert episode.done
+    return [step.command for step in episode.steps]
+
+
+def test_quotes_that_do_not_answer_lead_to_a_follow_up_search_and_a_second_page() -> None:
+    policy = FakePolicy(reply, yes=answered_once_strelsau_is_quoted)
+    RANKED.clear()
+    commands = run(policy, Guided(ranker, follow_up=True))
+    assert commands == [
+        f"Search {Q}",
+        "Clicked on link 0",
+        f"Quote: {BRIDGE}",
+        FOLLOW_UP,
+        "Clicked on link 1",  # the page already quoted is not opened again
+        f"Quote: {ANSWER}",
+        "End: Answer",
+    ]
+    assert any(q.startswith("Ruritania capital. ") for q in RANKED)  # the second page
+    # judged once, on the bridge alone: after the one follow-up there is nothing to decide
+    assert policy.yes_batches == [1]
+    assert BRIDGE in policy.yes_chats[0][-1].content and Q in policy.yes_chats[0][-1].content
+    follow = next(r for r in policy.requests if r.constraint and r.constraint.complete(FOLLOW_UP))
+    assert follow.chat[0].content.startswith("You answer questions")
+    assert "Search <a few words>" in follow.chat[0].content  # the follow-up prompt
+    assert BRIDGE in follow.chat[-1].content  # the quotes name the bridge
+    grammar = follow.constraint
+    assert grammar is not None
+    assert grammar.complete("Search Ruritania") and grammar.complete("Search capital of Ruritania")
+    assert not grammar.allows("Search Paris") and not grammar.allows("Clicked on link 0")
+    assert not grammar.allows("Quote: ") and not grammar.complete("End: Answer")
+    assert not grammar.complete("Search poet poet poet poet poet poet poet")  # seven words
+    assert not grammar.complete(f"Search {Q}")
+    assert not grammar.complete("Search Ann Smith capital")  # nothing the quotes found
+
+
+def test_quotes_judged_to_answer_end_on_the_first_page() -> None:
+    policy = FakePolicy(reply, yes=0.8)
+    commands = run(policy, Guided(ranker, follow_up=True))
+    assert commands == [f"Search {Q}", "Clicked on link 0", f"Quote: {BRIDGE}", "End: Answer"]
+    assert policy.yes_batches == [1]
+
+
+def test_at_most_one_follow_up_and_none_without_the_actions_for_it() -> None:
+    never = FakePolicy(reply, yes=0.0)  # nothing ever answers: one follow-up, then the end
+    commands = run(never, Guided(ranker, follow_up=True))
+    assert sum(c.startswith("Search ") for c in commands) == 2 and commands[-1] == "End: Answer"
+    assert len(never.yes_chats) == 1  # nothing to decide after the follow-up
+    short = FakePolicy(reply, yes=0.0)  # 3 actions left after the quote: too few to hop
+    assert run(short, Guided(ranker, follow_up=True), max_actions=6)[-1] == "End: Answer"
+    assert short.yes_chats == []
+    off = FakePolicy(reply, yes=0.0)  # the default
+    assert run(off, Guided(ranker))[3:] == ["End: Answer"]
+    assert off.yes_chats == []
+
+
+def test_a_query_limited_to_given_words() -> None:
+    grammar = CommandConstraint(
+        [], "", kinds={"Search"}, search_words=["Indian", "capital", "of", "Mexican"]
+    )
+    for query in ("India", "capital of India", "Mexico", "CAPITAL", "Indian capital"):
+        assert grammar.complete(f"Search {query}"), query
+    for query in ("Delhi", "capital  India", "capital ", "India,", "in", "of of of of of of of"):
+        assert not grammar.complete(f"Search {query}"), query
+    assert grammar.allows("Search capital Ind") and not grammar.allows("Search capital Del")
+    assert not grammar.allows("Search capitalcapital") and not grammar.allows("Search India的")
+    assert not grammar.allows("Search capitals") and not grammar.allows("Search Indianx")
+    assert grammar.allows("Search a") is False  # no given word starts with "a"
+    needs = CommandConstraint(
+        [], "", kinds={"Search"}, search_words=["Indian", "capital"], search_needs=["Indian"]
+    )
+    assert needs.complete("Search India capital") and needs.complete("Search Indian")
+    assert not needs.complete("Search capital") and needs.allows("Search capital")
+    free = CommandConstraint([], "", kinds={"Search"})
+    assert free.complete("Search Delhi, the capital")  # without words, any query
+
+
+def test_the_follow_up_prompts_example_is_a_query_its_grammar_admits() -> None:
+    example = prompting.render(FOLLOW_UP_PROMPT)
+    question = example.split("●Question\n")[1].splitlines()[0]
+    quote = example.split("●Quotes\n")[1].splitlines()[1]
+    command = example.split("●Next action\n")[1].splitlines()[0]
+    words = re.findall(r"\w+", f"{question} {quote}")
+    grammar = CommandConstraint(
+        [], "", kinds={"Search"}, search_words=words, max_search_words=FOLLOW_UP_WORDS
+    )
+    assert grammar.complete(command), command
+    judge = prompting.render(JUDGE_PROMPT, question=Q, quotes="[1] Ann Smith (example): x")
+    assert judge.rstrip().endswith("Answer yes or no.") and Q in judge
