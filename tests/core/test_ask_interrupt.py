@@ -35,10 +35,18 @@ sys.exit(main(["ask", sys.argv[2]], FakeBackends(FakePolicy(reply, name="stuck")
 """
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop_part_way(tmp_path: Path, how: signal.Signals) -> subprocess.CompletedProcess[str]:
     marker = tmp_path / "asked"
     process = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(marker), QUESTION],
+        # as from a terminal: a job started in the background by a shell (as CI may
+        # run the tests) inherits SIGINT ignored, and Python then never turns it into
+        # KeyboardInterrupt
+        preexec_fn=_default_sigint,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
