@@ -164,6 +164,21 @@ def answer_one(
     kind: str | None = None
     failure: BaseException | None = None
     partial: list[Result] = []  # the episodes so far, if interrupted
+
+    def answered(
+        result: Result | None, error: str | None, kind: str | None, failure: BaseException | None
+    ) -> Answered:
+        return Answered(
+            question=question,
+            result=result,
+            error=error,
+            error_type=kind,
+            started=started,
+            seconds=time.perf_counter() - clock,
+            visits=recording.visits,
+            failure=failure,
+        )
+
     try:
         text = validate_question(question.text)
         with live:
@@ -185,29 +200,9 @@ def answer_one(
         (error, kind), failure = _describe(exc), exc
     except BaseException as stop:
         if on_interrupt is not None:
-            on_interrupt(
-                Answered(
-                    question=question,
-                    result=partial[0] if partial else None,
-                    error=INTERRUPTED,
-                    error_type=INTERRUPTED,
-                    started=started,
-                    seconds=time.perf_counter() - clock,
-                    visits=recording.visits,
-                    failure=stop,
-                )
-            )
+            on_interrupt(answered(partial[0] if partial else None, INTERRUPTED, INTERRUPTED, stop))
         raise
-    return Answered(
-        question=question,
-        result=result,
-        error=error,
-        error_type=kind,
-        started=started,
-        seconds=time.perf_counter() - clock,
-        visits=recording.visits,
-        failure=failure,
-    )
+    return answered(result, error, kind, failure)
 
 
 def _logged(answered: Answered, log: Logger) -> Answered:

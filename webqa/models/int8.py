@@ -132,8 +132,6 @@ class Int8Part(nn.Module):
         self.index = index
         if index == 0:
             self.shared = group.linear
-        self.out_features = group.sizes[index]
-        self.in_features = group.linear.in_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.group.part(x, self.index)
