@@ -196,6 +196,7 @@ def main() -> None:
     from webqa import api
     from webqa.agent import run_question
     from webqa.answering import cited_numbers
+    from webqa.errors import WebQAError
     from webqa.models.base import GenerationRequest, Message
     from webqa.models.grounding import GroundingScorer
     from webqa.text import split_sentences, strip_think
@@ -207,8 +208,11 @@ def main() -> None:
     if args.limit:
         items = items[: args.limit]
     t0 = time.perf_counter()
-    policy = api.load_policy(args.model, api_base=args.api_base, dtype=args.dtype)
-    web = None if args.closed_book else api.open_web(zim=args.zim)
+    try:  # the web first: a wrong --zim fails before a model loads
+        web = None if args.closed_book else api.open_web(zim=args.zim)
+        policy = api.load_policy(args.model, api_base=args.api_base, dtype=args.dtype)
+    except WebQAError as exc:
+        sys.exit(f"quality: {exc}")
     reward = api.load_reward("grounding", policy) if args.n > 1 else None
     judge = GroundingScorer.default(policy)
     # the procedure `webqa ask` browses with: guided locally, free behind a server
