@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from webqa.text import (
+    core_title,
     find_citations,
     is_decline,
     keywords,
@@ -65,8 +66,15 @@ def ungrounded(question: str, answer: str, quotes: Sequence[Quote]) -> bool:
         return False
     news = new_keywords(question, text)
     cited = [quotes[n - 1] for n in set(find_citations(answer)) if 1 <= n <= len(quotes)]
-    sources = set().union(*(keywords(q.text) for q in (cited or quotes)))
-    return not news & sources
+    return not news & said_by(cited or quotes)
+
+
+def said_by(quotes: Sequence[Quote]) -> set[str]:
+    """The keywords ``quotes`` say: each one's text and its page's title, which the
+    answer prompt shows with it (a page about Bratislava that says "Capital and largest
+    city of Slovakia" says that Bratislava is the capital), less a site's name after it
+    ("- The World Factbook": naming the source is not an answer)."""
+    return set().union(set(), *(keywords(f"{core_title(q.title)} {q.text}") for q in quotes))
 
 
 class CitedClaims:
@@ -82,7 +90,7 @@ class CitedClaims:
 
     def __init__(self, question: str, quotes: Sequence[Quote]) -> None:
         self._question = keywords(question)
-        self._sources = set().union(*(keywords(q.text) for q in quotes)) if quotes else set()
+        self._sources = said_by(quotes)
         self._checked: dict[str, bool] = {}  # text before a "[" -> may it open there
 
     def allows(self, text: str) -> bool:

@@ -40,7 +40,7 @@ class Shortlister:
     Passages are the page's sentences (each line split into sentences). Each is ranked
     with the heading of its section as context, so a line such as "name: Belmopan"
     under a "Capital" heading is read as "Capital name: Belmopan"; a quote of the
-    first line under a heading may start at the heading. Pages without marked headings
+    first line under a heading starts at the heading. Pages without marked headings
     (plain text) take a short line above without closing punctuation as its heading.
     Headings, the page's title line and "See also:" lines are not passages.
     """
@@ -110,9 +110,11 @@ class Shortlister:
                 # (located with its first line: the heading's words may recur below).
                 starts.append((f"{c.heading}\n{c.section[1]}", split_sentences(c.section[-1])[-1]))
                 continue
-            starts.append((c.sentence, c.sentence))
-            if c.first:
-                starts.append((f"{c.heading}\n{c.sentence}", c.sentence))
+            # the first sentence under a heading was ranked with it, and is quoted with it:
+            # "American writer (1920-2012)" above "Ray Douglas Bradbury was an American
+            # author" holds the years the sentence lacks
+            begin = f"{c.heading}\n{c.sentence}" if c.first else c.sentence
+            starts.append((begin, c.sentence))
         starts = list(dict.fromkeys(starts))
         best = ranked[0]
         focus = best.section[1] if self._whole(best) else best.sentence

@@ -229,6 +229,11 @@ STOP_WORDS = frozenset(
 _WORD = re.compile(r"\w+")
 
 
+def core_title(title: str) -> str:
+    """A title without its site suffix ("Mexico - The World Factbook" -> "Mexico")."""
+    return title.rsplit(" - ", 1)[0] if " - " in title else title
+
+
 def keywords(text: str) -> set[str]:
     """Lower-cased words that are not stop words, cut to five letters ("exports" and
     "export", "commodities" and "commodity" meet)."""

@@ -62,3 +62,17 @@ def test_cited_claims_let_a_citation_open_only_after_something_quoted() -> None:
     assert rule.allows("It is 210,223 (2025 est.)\n[1].")  # a line break is not a sentence end
     assert not rule.allows("It is 210,223 [1]. That is [")  # each sentence on its own
     assert rule.complete("I could not find it in the quotes.")  # declining needs no citation
+
+
+def test_a_quote_says_its_page_title_but_not_the_site_name() -> None:
+    from webqa.answering import CitedClaims, ungrounded
+
+    bratislava = [Quote("Bratislava", "zim://c/wiki/B", "c", "Capital and largest city of Slovakia")]
+    question = "Which city is the capital of Slovakia?"
+    # the page is about its title: naming it is grounded, in the check and while decoding
+    assert not ungrounded(question, "The capital of Slovakia is Bratislava [1].", bratislava)
+    assert CitedClaims(question, bratislava).allows("It is Bratislava [")
+    assert ungrounded(question, "The capital of Slovakia is Kosice [1].", bratislava)
+    # a site's name after the title is not something the page says
+    factbook = [Quote("Chad - The World Factbook", "zim://c/fb/Chad", "c", "Independence")]
+    assert ungrounded("When did Chad become independent?", "The World Factbook [1].", factbook)

@@ -21,11 +21,12 @@ import shutil
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tantivy
 
 from webqa.errors import CorpusError, SearchError
-from webqa.text import STOP_WORDS, split_sentences
+from webqa.text import STOP_WORDS, core_title, split_sentences
 
 ANALYZER_NAME = "webqa_en"
 META_FILE = "webqa-index.json"
@@ -35,8 +36,9 @@ INDEX_FORMAT = 1
 _WORD = re.compile(r"\w+")
 TITLE_REPEAT = 3  # the title (and aliases) count this many times in the body
 PHRASE_BOOST = 1.0  # two adjacent query words found next to each other
-TITLE_NAMED_BONUS = 0.5  # re-rank: the page's whole title appears in the query
+TITLE_NAMED_BONUS = 1.0  # re-rank: the page's whole title appears in the query
 RERANK_DEPTH = 100  # passages fetched, then merged into pages and re-ranked
+TITLE_LOOKUP = 200  # passages whose titles hold the query's words, for pages it names
 PASSAGE_CHARS = 2000  # short pages stay whole; long ones are cut
 SNIPPET_CHARS = 200
 
@@ -209,7 +211,7 @@ class TextIndex:
         total_weight = sum(weight.values()) or 1.0
         top = found[0][0] or 1.0
         pages: dict[str, _Page] = {}
-        for score, address in found:
+        for score, address in [*found, *self._named_pages(tquery, terms, query_terms, found)]:
             doc = self._searcher.doc(address)
             path = str(doc.get_first("path"))
             values = doc["body"]
@@ -218,17 +220,59 @@ class TextIndex:
                 pages[path].passages.append(passage)
                 continue
             title = str(doc.get_first("title") or "")
-            title_terms = self._analyzer.analyze(_core_title(title))
+            title_terms = self._analyzer.analyze(core_title(title))
             bonus = 0.0
             if _title_named(title_terms, query_terms):
-                named = sum(weight.get(t, 0.0) for t in set(title_terms))
-                bonus = TITLE_NAMED_BONUS * named / total_weight
+                named = set(title_terms)
+                site = self._analyzer.analyze(title[len(core_title(title)) :])
+                if site and _title_named([t for t in site if t not in STOP_WORDS], query_terms):
+                    named |= set(site)  # "... according to the World Factbook"
+                bonus = TITLE_NAMED_BONUS * sum(weight.get(t, 0.0) for t in named) / total_weight
             pages[path] = _Page(score / top + bonus, title, set(title_terms), [passage])
         ranked = sorted(pages.items(), key=lambda item: -item[1].score)[:k]
         return [
             Hit(path, page.title, page.score, self._snippet(page, terms, weight))
             for path, page in ranked
         ]
+
+    def _named_pages(
+        self,
+        tquery: tantivy.Query,
+        terms: Sequence[str],
+        query_terms: Sequence[str],
+        found: Sequence[tuple[float, Any]],
+    ) -> list[tuple[float, Any]]:
+        """Passages of the pages whose whole title the query names but that the body
+        search missed, scored under ``tquery`` (best first).
+
+        "How large is Austria in square kilometres?" finds a hundred passages on square
+        kilometres before any of Austria's: the pages named "Austria" are looked up by
+        title and scored like the rest, so the re-rank's title bonus can reach them.
+        """
+        should = tantivy.Occur.Should
+        by_title = tantivy.Query.boolean_query(
+            [(should, tantivy.Query.term_query(self._schema, "title", t)) for t in terms]
+        )
+        seen = {str(self._searcher.doc(a).get_first("path")) for _, a in found}
+        missing: list[str] = []
+        for _, address in self._searcher.search(by_title, TITLE_LOOKUP).hits:
+            doc = self._searcher.doc(address)
+            path = str(doc.get_first("path"))
+            if path in seen:
+                continue
+            seen.add(path)
+            title = self._analyzer.analyze(core_title(str(doc.get_first("title") or "")))
+            if _title_named(title, query_terms):
+                missing.append(path)
+        if not missing:
+            return []
+        only = tantivy.Query.const_score_query(
+            tantivy.Query.term_set_query(self._schema, "path", missing), 0.0
+        )
+        scoped = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, only), (tantivy.Occur.Must, tquery)]
+        )
+        return list(self._searcher.search(scoped, RERANK_DEPTH).hits)
 
     def _snippet(self, page: _Page, terms: Sequence[str], weights: Mapping[str, float]) -> str:
         """The best sentence of the page's matching passages.
@@ -265,11 +309,6 @@ def _adjacent_pairs(
             if len(left) == 1 and len(right) == 1:
                 pairs.append((left[0], right[0]))
     return list(dict.fromkeys(pairs))
-
-
-def _core_title(title: str) -> str:
-    """A title without its site suffix ("Mexico - The World Factbook" -> "Mexico")."""
-    return title.rsplit(" - ", 1)[0] if " - " in title else title
 
 
 def _title_named(title_terms: Sequence[str], query_terms: Sequence[str]) -> bool:
