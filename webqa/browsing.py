@@ -57,6 +57,7 @@ def new_episode(
         max_actions=max_actions,
         page_first=course.page_first,
         window_lines=course.window_lines,
+        results_lines=course.results_lines,
         opens_at=course.opens_at,
     )
     return Episode(index, env, env.reset(question), seed, started, temperature)

@@ -405,3 +405,17 @@ def test_failed_moves_are_not_repeats(web: FakeWeb) -> None:
     env.reset(Q)
     env.step("Clicked on link 0")  # invalid: no page yet
     assert env.observation.repeats == frozenset()
+
+
+def test_a_results_page_has_its_own_window(web: FakeWeb) -> None:
+    env = BrowserEnv(web, window_lines=10, results_lines=2)
+    env.reset(Q)
+    results = env.step("Search highest mountain").observation
+    assert results.window_lines == 2
+    assert "●Scrollbar: 0 - 2" in results.text  # one result: its title and snippet
+    assert "【1†" not in results.text
+    assert env.step("Scrolled down 1").observation.scroll == 2  # scrolling moves by 2
+    page = env.step("Clicked on link 0").observation
+    assert page.window_lines == 10 and "●Scrollbar: 0 - 10" in page.text
+    with pytest.raises(InputError, match="results_lines must be at least 1, got 0"):
+        BrowserEnv(web, results_lines=0)

@@ -125,16 +125,18 @@ def browser(course: Course) -> tuple[BrowserEnv, tuple[str, int, bool, bool]]:
     env = BrowserEnv(
         everest_web(),
         window_lines=course.window_lines,
+        results_lines=course.results_lines,
         page_first=course.page_first,
         opens_at=course.opens_at,
     )
-    return env, (course.prompt, course.window_lines, course.page_first, course.redraft)
+    layout = (course.prompt, course.window_lines, course.results_lines, course.page_first)
+    return env, (*layout, course.redraft)
 
 
 def test_the_free_procedure_is_webgpts_command_set() -> None:
     course = Free().start(Q)
     env, layout = browser(course)
-    assert layout == ("browse_system", 20, False, False)
+    assert layout == ("browse_system", 20, 20, False, False)
     blank = env.reset(Q)
     assert course.opening(blank) is None  # the model chooses its first search
     assert course.grammar(blank, 0.0).complete("End: Nonsense")
@@ -150,7 +152,7 @@ def test_the_free_procedure_is_webgpts_command_set() -> None:
 def test_the_guided_course_opens_pages_at_the_best_passage_and_shortlists_by_temperature() -> None:
     course = Guided(facts_first).start(Q)
     env, layout = browser(course)
-    assert layout == ("browse_guided_system", 12, True, True)
+    assert layout == ("browse_guided_system", 8, 6, True, True)
     blank = env.reset("  How tall is\nMount Everest? ")
     assert course.opening(blank) == first_search(Q) == f"Search {Q}"
     env.step("Search highest mountain")

@@ -135,6 +135,7 @@ class BrowserEnv:
         max_actions: int = 100,
         max_quote_chars: int = 4000,
         window_lines: int = 20,
+        results_lines: int | None = None,
         max_results: int = 10,
         page_first: bool = False,
         opens_at: Callable[[Page], str | None] | None = None,
@@ -145,6 +146,7 @@ class BrowserEnv:
             max_actions=max_actions,
             max_quote_chars=max_quote_chars,
             window_lines=window_lines,
+            results_lines=window_lines if results_lines is None else results_lines,
             max_results=max_results,
             max_invalid_in_a_row=max_invalid_in_a_row,
         )
@@ -155,6 +157,9 @@ class BrowserEnv:
         self.max_actions = max_actions
         self.max_quote_chars = max_quote_chars
         self.window_lines = window_lines
+        # a results page's window (the guided procedure shows fewer results than lines
+        # of a page: its model opens the first result almost always)
+        self.results_lines = window_lines if results_lines is None else results_lines
         self.max_results = max_results
         self.max_invalid_in_a_row = max_invalid_in_a_row
         self.page_first = page_first  # the observation's layout (see render_observation)
@@ -251,7 +256,7 @@ class BrowserEnv:
             actions=self._actions,
             page=page,
             top=top,
-            window_lines=self.window_lines,
+            window_lines=self._window(page),
             actions_left=self.actions_left,
             page_first=self.page_first,
         )
@@ -264,7 +269,7 @@ class BrowserEnv:
             self.actions_left,
             can_go_back=bool(self._history),
             repeats=frozenset(c for where, c in self._moves if where in self._here()),
-            window_lines=self.window_lines,
+            window_lines=self._window(page),
         )
 
     @property
@@ -423,7 +428,7 @@ class BrowserEnv:
 
     def _scroll(self, windows: int) -> str:
         view = self._current()
-        top = view.top + windows * self.window_lines
+        top = view.top + windows * self._window(view.page)
         top = max(0, min(top, self._max_top(view.page)))
         self._view = replace(view, top=top, find_line=None)
         if top == view.top:
@@ -431,7 +436,12 @@ class BrowserEnv:
         return ""
 
     def _max_top(self, page: Page) -> int:
-        return max(0, len(page.lines) - self.window_lines)
+        return max(0, len(page.lines) - self._window(page))
+
+    def _window(self, page: Page | None) -> int:
+        """How many lines of ``page`` a view shows."""
+        results = page is not None and is_search_page(page)
+        return self.results_lines if results else self.window_lines
 
 
 def _lines_with(page: Page, needle: str) -> list[int]:
