@@ -9,10 +9,13 @@ It imports nothing of webqa's.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+
+import tantivy
 
 # One citation mark: [3], [1, 2], [1; 4], [2-4] / [2–4] (a range, at most 20 wide).
 _NUMBER = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
@@ -235,10 +238,36 @@ def core_title(title: str) -> str:
 
 
 def keywords(text: str) -> set[str]:
-    """Lower-cased words that are not stop words, cut to five letters ("exports" and
-    "export", "commodities" and "commodity" meet)."""
+    """The stems of the words that are not stop words ("exports" and "export",
+    "commodities" and "commodity" meet; "Arabic" and "Arabia", "Niger" and "Nigeria"
+    do not)."""
     words = (w.lower() for w in _WORD.findall(text))
-    return {w[:5] for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
+    return {stem(w) for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """``word`` lower-cased, accents folded and stemmed (Snowball's English stemmer, the
+    one the search index uses)."""
+    return "".join(_stemmer().analyze(word)) or word.lower()
+
+
+@functools.cache
+def _stemmer() -> tantivy.TextAnalyzer:
+    return analyzer()
+
+
+def analyzer() -> tantivy.TextAnalyzer:
+    """Words split on non-alphanumerics, lowercased, accents folded, English-stemmed
+    (the search index's analyzer; words over 40 characters are dropped)."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
 
 
 def new_keywords(question: str, text: str) -> set[str]:

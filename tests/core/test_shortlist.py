@@ -125,3 +125,14 @@ def test_a_page_is_ranked_once_for_all_the_episodes_stepping_at_once() -> None:
         ranked = list(pool.map(lambda k: shortlister(page, k), [1, 1, 3, 3]))
     assert len(calls) == once  # ranked by one thread; the others waited for it
     assert ranked[0] == ranked[1] and ranked[2] == ranked[3] and ranked[0] is not None
+
+
+def test_keywords_meet_on_their_stem_not_on_a_shared_prefix() -> None:
+    from webqa.text import keywords
+
+    assert keywords("Exports: commodities") == keywords("export commodity")
+    assert keywords("He died in 1934") == keywords("dies 1934")
+    # names that share their first letters are different words
+    for a, b in (("Arabic", "Arabia"), ("Niger", "Nigeria"), ("Austria", "Australia")):
+        assert not keywords(a) & keywords(b), (a, b)
+    assert keywords("Café") == keywords("cafe")  # accents folded

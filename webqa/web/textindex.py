@@ -26,7 +26,7 @@ from typing import Any
 import tantivy
 
 from webqa.errors import CorpusError, SearchError
-from webqa.text import STOP_WORDS, core_title, split_sentences
+from webqa.text import STOP_WORDS, analyzer, core_title, split_sentences
 
 ANALYZER_NAME = "webqa_en"
 META_FILE = "webqa-index.json"
@@ -61,18 +61,6 @@ class Hit:
     title: str
     score: float
     snippet: str
-
-
-def analyzer() -> tantivy.TextAnalyzer:
-    """Words split on non-alphanumerics, lowercased, accents folded, English-stemmed."""
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
 
 
 def query_words(query: str) -> list[str]:
