@@ -126,7 +126,7 @@ def _run(
 ) -> Result:
     n = len(episodes)
     browse(episodes, policy, course, max_tokens=config.command_max_tokens, emit=emit)
-    written = drafting.to_write(episodes)
+    written = drafting.to_write(question, episodes, abstain=config.abstain)
     texts = drafting.write(
         question, written, policy, max_tokens=config.answer_max_tokens, emit=emit
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from webqa.text import (
+    STOP_WORDS,
     core_title,
     find_citations,
     is_decline,
@@ -12,14 +14,21 @@ from webqa.text import (
     last_sentence,
     new_keywords,
     remove_citations,
+    split_sentences,
+    stem,
 )
 from webqa.values import Quote, Reference
 
+_WORD = re.compile(r"\w+")
 NOTHING_FOUND = (
     "I could not find an answer to this question: browsing did not turn up any "
     "passage that answers it."
 )
 DECLINED = "I will not answer this question: {reason}."
+NOT_ABOUT = (
+    "I could not find the answer: the passages I quoted are about something else (none "
+    "of them names {names})."
+)
 NOT_IN_QUOTES = (
     "I could not find the answer: the passages I quoted do not state it (the answer I "
     "drafted added nothing that they say)."
@@ -67,6 +76,26 @@ def ungrounded(question: str, answer: str, quotes: Sequence[Quote]) -> bool:
     news = new_keywords(question, text)
     cited = [quotes[n - 1] for n in set(find_citations(answer)) if 1 <= n <= len(quotes)]
     return not news & said_by(cited or quotes)
+
+
+def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:
+    """The names in ``question`` that no quote names, in its text or its page's title:
+    quotes about a Yuzuru Hanyu do not answer a question about a Yuzuru Kurosawa.
+
+    A name is a capitalised word of three letters or more, not a stop word, past the
+    first word of its sentence ("Give the year." gives none). A question written all in
+    capitals or all in lower case names nothing here."""
+    if question.isupper():
+        return []
+    have = set().union(set(), *(keywords(f"{q.title} {q.text}") for q in quotes))
+    names: list[str] = []
+    for sentence in split_sentences(question):
+        for word in _WORD.findall(sentence)[1:]:
+            low = word.lower()
+            if word[:1].isupper() and len(word) > 2 and low not in STOP_WORDS:
+                if stem(low) not in have and word not in names:
+                    names.append(word)
+    return names
 
 
 def said_by(quotes: Sequence[Quote]) -> set[str]:

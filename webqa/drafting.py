@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from webqa import prompting
 from webqa.answering import (
     DECLINED,
+    NOT_ABOUT,
     NOT_IN_QUOTES,
     NOTHING_FOUND,
     CitedClaims,
@@ -25,6 +26,7 @@ from webqa.answering import (
     format_quotes,
     references,
     ungrounded,
+    unnamed,
 )
 from webqa.browsing import Episode
 from webqa.models.base import GenerationRequest, Message, Policy
@@ -54,9 +56,16 @@ def answer_chat(question: str, quotes: Sequence[Quote]) -> list[Message]:
     ]
 
 
-def to_write(episodes: Sequence[Episode]) -> list[Episode]:
-    """The episodes that get an answer written: they quoted something and did not decline."""
-    return [e for e in episodes if e.quotes and e.end_reason not in DECLINES]
+def to_write(question: str, episodes: Sequence[Episode], *, abstain: bool) -> list[Episode]:
+    """The episodes that get an answer written: they quoted something, did not decline
+    and (``abstain``) their quotes name what the question names (``unnamed``)."""
+    return [
+        e
+        for e in episodes
+        if e.quotes
+        and e.end_reason not in DECLINES
+        and not (abstain and unnamed(question, e.quotes))
+    ]
 
 
 def write(
@@ -115,6 +124,9 @@ def candidates(
             refs: tuple[Reference, ...] = ()
         elif not quotes:
             answer, refs = NOTHING_FOUND, ()
+        elif abstain and (names := unnamed(question, quotes)):
+            answer = NOT_ABOUT.format(names=", ".join(names))
+            refs = tuple(references(quotes))
         else:
             answer, removed = cleaned(question, texts[e.index], quotes)
             if not answer:

@@ -265,6 +265,35 @@ def test_an_answer_that_adds_nothing_from_its_quotes_becomes_a_decline() -> None
     assert kept.answer == answers[0]
 
 
+def test_quotes_that_never_name_what_the_question_names_decline_unwritten() -> None:
+    from webqa.answering import NOT_ABOUT
+
+    question = "What is the capital of Burkina Faso? Name the city."
+    written = run_question(
+        question,
+        policy=scripted_policy([GOOD], ["Ouagadougou [1]."]),
+        web=FakeWeb([BF]),
+        reward=None,
+    )
+    assert written.answer == "Ouagadougou [1]."  # "Burkina Faso" is the quote's title
+    # the same quote for a country it does not name: no answer is written
+    policy = scripted_policy([GOOD], [])  # an answer request would find none and fail
+    result = run_question(
+        "What is the capital of Upper Volta?", policy=policy, web=FakeWeb([BF]), reward=None
+    )
+    assert result.answer == NOT_ABOUT.format(names="Upper, Volta")
+    assert [r.title for r in result.references] == ["Burkina Faso"]  # what it read
+    assert not any(r.chat[0].content.startswith("You write") for r in policy.requests)
+    kept = run_question(
+        "What is the capital of Upper Volta?",
+        policy=scripted_policy([GOOD], ["Ouagadougou [1]."]),
+        web=FakeWeb([BF]),
+        reward=None,
+        config=AgentConfig(abstain=False),
+    )
+    assert kept.answer == "Ouagadougou [1]."
+
+
 def test_an_answer_that_cites_without_saying_anything_is_written_again() -> None:
     from webqa.answering import CitedClaims
 

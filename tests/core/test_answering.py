@@ -67,7 +67,9 @@ def test_cited_claims_let_a_citation_open_only_after_something_quoted() -> None:
 def test_a_quote_says_its_page_title_but_not_the_site_name() -> None:
     from webqa.answering import CitedClaims, ungrounded
 
-    bratislava = [Quote("Bratislava", "zim://c/wiki/B", "c", "Capital and largest city of Slovakia")]
+    bratislava = [
+        Quote("Bratislava", "zim://c/wiki/B", "c", "Capital and largest city of Slovakia")
+    ]
     question = "Which city is the capital of Slovakia?"
     # the page is about its title: naming it is grounded, in the check and while decoding
     assert not ungrounded(question, "The capital of Slovakia is Bratislava [1].", bratislava)
@@ -76,3 +78,16 @@ def test_a_quote_says_its_page_title_but_not_the_site_name() -> None:
     # a site's name after the title is not something the page says
     factbook = [Quote("Chad - The World Factbook", "zim://c/fb/Chad", "c", "Independence")]
     assert ungrounded("When did Chad become independent?", "The World Factbook [1].", factbook)
+
+
+def test_the_names_a_question_gives_must_be_named_by_its_quotes() -> None:
+    from webqa.answering import unnamed
+
+    hanyu = [Quote("Yuzuru Hanyu", "zim://c/wiki/Y", "c", "Japanese figure skater (born 1994)")]
+    asked = "When was the Japanese figure skater Yuzuru Kurosawa born? Give the year."
+    assert unnamed(asked, hanyu) == ["Kurosawa"]  # "Give" starts its sentence
+    assert unnamed("When was Yuzuru Hanyu born?", hanyu) == []  # named by the title
+    # names in word forms the quote uses, acronyms, and the site a title names
+    fb = [Quote("Peru - The World Factbook", "zim://c/fb/Peru", "c", "Peruvian DNA studies")]
+    assert unnamed("What does the World Factbook say of Peruvian DNA in Peru?", fb) == []
+    assert unnamed("WHEN WAS YUZURU KUROSAWA BORN?", hanyu) == []  # all capitals: no names
