@@ -78,24 +78,32 @@ def ungrounded(question: str, answer: str, quotes: Sequence[Quote]) -> bool:
     return not news & said_by(cited or quotes)
 
 
-def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:
-    """The names in ``question`` that no quote names, in its text or its page's title:
-    quotes about a Yuzuru Hanyu do not answer a question about a Yuzuru Kurosawa.
-
-    A name is a capitalised word of three letters or more, not a stop word, past the
-    first word of its sentence ("Give the year." gives none). A question written all in
-    capitals or all in lower case names nothing here."""
+def names(question: str) -> list[str]:
+    """The names ``question`` gives: its capitalised words of three letters or more,
+    not stop words, past the first word of their sentence ("Give the year." gives
+    none), each once. A question written all in capitals gives none."""
     if question.isupper():
         return []
-    have = set().union(set(), *(keywords(f"{q.title} {q.text}") for q in quotes))
-    names: list[str] = []
+    found: list[str] = []
     for sentence in split_sentences(question):
         for word in _WORD.findall(sentence)[1:]:
-            low = word.lower()
-            if word[:1].isupper() and len(word) > 2 and low not in STOP_WORDS:
-                if stem(low) not in have and word not in names:
-                    names.append(word)
-    return names
+            if word[:1].isupper() and len(word) > 2 and word.lower() not in STOP_WORDS:
+                if word not in found:
+                    found.append(word)
+    return found
+
+
+def named(name: str, text: str) -> bool:
+    """Whether ``text`` names ``name`` (a word of it has the same stem)."""
+    return stem(name.lower()) in keywords(text)
+
+
+def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:
+    """The ``names`` of ``question`` that no quote names, in its text or its page's
+    title: quotes about a Yuzuru Hanyu do not answer a question about a Yuzuru
+    Kurosawa."""
+    have = set().union(set(), *(keywords(f"{q.title} {q.text}") for q in quotes))
+    return [n for n in names(question) if stem(n.lower()) not in have]
 
 
 def said_by(quotes: Sequence[Quote]) -> set[str]:
