@@ -19,6 +19,7 @@ with -n; --zim browses another ZIM (e.g. one made with `webqa corpus build`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -189,6 +190,11 @@ def main() -> None:
     ap.add_argument("--details", help="write one JSON line per question here")
     ap.add_argument("--dtype", default=None, help="local model precision (default: auto)")
     ap.add_argument("--zim", help="browse this ZIM instead of the embedded corpus")
+    ap.add_argument(
+        "--follow-up",
+        action="store_true",
+        help="guided browsing with its second hop on (Guided(follow_up=True))",
+    )
     args = ap.parse_args()
 
     from machine import machine_report, precision_report
@@ -199,6 +205,7 @@ def main() -> None:
     from webqa.errors import WebQAError
     from webqa.models.base import GenerationRequest, Message
     from webqa.models.grounding import GroundingScorer
+    from webqa.procedure import Guided
     from webqa.text import split_sentences, strip_think
 
     try:
@@ -217,6 +224,10 @@ def main() -> None:
     judge = GroundingScorer.default(policy)
     # the procedure `webqa ask` browses with: guided locally, free behind a server
     procedure = None if args.closed_book else api.browsing_procedure(args.api_base, None)
+    if args.follow_up:
+        if not isinstance(procedure, Guided):
+            sys.exit("quality: --follow-up needs the guided procedure (a local model)")
+        procedure = dataclasses.replace(procedure, follow_up=True)
     setup_seconds = time.perf_counter() - t0
 
     if args.details:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from webqa import prompting
-from webqa.answering import format_quotes
+from webqa.answering import format_quotes, unnamed
 from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
 from webqa.browser.env import Observation
 from webqa.browser.page import Page, is_search_page, normalize, plain_line
@@ -193,10 +193,17 @@ class Guided:
     # the 0.5B's P(yes) sits in 0.3-0.5 whatever the quotes; on 23 dev questions' first
     # quotes, those holding the answer scored 0.39-0.51, the rest 0.31-0.49
     judge_threshold: float = 0.4
+    # A page opened before anything was quoted that never names what the question names
+    # (``answering.unnamed`` over its title and text: "Mount Olympus" for "Which is the
+    # highest peak of Cameroon?") is left for the results (its only command is Back), for
+    # at most this many pages; the next page opened is read whatever it names.
+    pass_over: int = 2
 
     name: ClassVar[str] = "guided"
 
     def __post_init__(self) -> None:
+        if self.pass_over < 0:
+            raise InputError(f"Guided: pass_over must be at least 0, got {self.pass_over}")
         for field, value in (
             ("shortlist", self.shortlist),
             ("window_lines", self.window_lines),
@@ -234,6 +241,9 @@ class GuidedCourse:
         # page's subject): its URL -> the follow-up query's shortlister
         self._found_by: dict[str, Shortlister] = {}
         self._follow_ups: dict[str, Shortlister] = {}
+        # a page's URL -> whether it names every name of the question
+        self._names: dict[str, bool] = {}
+        self._results = 0  # results the question's search found (a page is left for one)
 
     def _shortlister(self, page: Page | None) -> Shortlister:
         found = self._found_by.get(page.url) if page is not None else None
@@ -272,7 +282,29 @@ class GuidedCourse:
         self._note_follow_up(observation)
         k = 1 if temperature == 0 else self.procedure.shortlist
         passages = self._shortlister(observation.page)(observation.page, k)
-        return guided_grammar(observation, passages, explore=self.procedure.explore)
+        if observation.page is not None and is_search_page(observation.page):
+            self._results = max(self._results, len(observation.page.links))
+        leave = self._passes_over(observation)
+        return guided_grammar(observation, passages, explore=self.procedure.explore, leave=leave)
+
+    def _passes_over(self, observation: Observation) -> bool:
+        """Whether the page is left unread: nothing is quoted yet, it is one of the first
+        ``pass_over`` pages opened, a result is left to open instead, and it never names
+        a name the question gives."""
+        page = observation.page
+        if (
+            page is None
+            or is_search_page(page)
+            or observation.quotes
+            or not observation.can_go_back
+            or observation.pages_opened > min(self.procedure.pass_over, self._results - 1)
+        ):
+            return False
+        names = self._names.get(page.url)
+        if names is None:
+            whole = Quote(page.title, page.url, page.domain, page.plain)
+            names = self._names[page.url] = not unnamed(observation.question, [whole])
+        return not names
 
     def prompt_at(self, observation: Observation) -> str:
         return FOLLOW_UP_PROMPT if self._follows_up(observation) else self.prompt
@@ -357,7 +389,11 @@ def first_search(question: str) -> str:
 
 
 def guided_grammar(
-    observation: Observation, passages: Passages | None = None, *, explore: bool = False
+    observation: Observation,
+    passages: Passages | None = None,
+    *,
+    explore: bool = False,
+    leave: bool = False,
 ) -> CommandConstraint:
     """The guided procedure's grammar at ``observation``.
 
@@ -370,7 +406,8 @@ def guided_grammar(
     model otherwise backs out of pages that hold the answer). Without (a page with
     nothing to rank), it quotes from the visible text, finds, scrolls or goes back.
     ``explore`` (with ``passages``): once the page gave a quote, the browser may leave
-    it; without it, the next command quotes more of the page or ends.
+    it; without it, the next command quotes more of the page or ends. ``leave``: the
+    page is not the one the question asks about, and the only command is Back.
     """
     page = observation.page
     quotable = page is not None and not is_search_page(page)
@@ -390,11 +427,13 @@ def guided_grammar(
         searched = bool(fresh)  # results to open: a search is not left unread
     else:
         quoted = any(q.url == page.url for q in quotes)
-        if passages is None:
+        if leave:
+            kinds = {"Back"}
+        elif passages is None:
             kinds = {"Quote", "Find", "Scroll", "Back"}
         else:  # the page opened at its best passage: quote it before leaving
             kinds = {"Quote", "Back"} if quoted and explore else {"Quote"}
-        if quoted and (explore or passages is None):
+        if quoted and (explore or passages is None) and not leave:
             kinds |= {"Click", "Search"}
     # a page is read before answering: results opened, a page quoted (the second page of
     # a follow-up search)

@@ -182,3 +182,57 @@ def test_a_guided_procedure_with_no_passages_or_window_is_refused() -> None:
         Guided(facts_first, shortlist=0)
     with pytest.raises(InputError, match="Guided: window_lines must be at least 1, got 0"):
         Guided(facts_first, window_lines=0)
+
+
+def test_a_page_that_never_names_what_the_question_names_is_left_for_the_next_result() -> None:
+    olympus = "https://example.org/olympus"
+    cameroon = "https://example.org/cameroon"
+    other = "https://example.org/other"
+    docs = [
+        Document(
+            olympus, "Mount Olympus", "The highest peak, Mytikas, rises to 2,917 m.", "text/plain"
+        ),
+        Document(cameroon, "Cameroon", "The highest peak is Fako, 4,045 m.", "text/plain"),
+        Document(other, "Himalayas", "The highest peaks on Earth are here.", "text/plain"),
+    ]
+    question = "Which is the highest peak of Cameroon?"
+    found = [SearchResult(d.title, d.url, "") for d in docs]
+    web = FakeWeb(docs, {question: found, "one": found[:1]})
+    course = Guided(lambda q, passages: [1.0] * len(passages)).start(question)
+
+    def opened(query: str, link: int = 0) -> tuple[BrowserEnv, str | None]:
+        env = BrowserEnv(web, window_lines=8, opens_at=course.opens_at)
+        env.reset(question)
+        course.grammar(env.step(f"Search {query}").observation, 0.0)
+        page = env.step(f"Clicked on link {link}").observation
+        return env, course.grammar(page, 0.0).only()
+
+    env, only = opened(question)
+    assert only == "Back"  # taken without asking the model
+    results = env.step("Back").observation
+    assert course.grammar(results, 0.0).complete("Clicked on link 1")
+    assert not course.grammar(results, 0.0).allows("Clicked on link 0")  # opened already
+    page = env.step("Clicked on link 1").observation
+    assert course.grammar(page, 0.0).allows("Quote: The highest peak is Fako")
+    # at most pass_over pages are passed over: the third page opened is read
+    env, only = opened(question)
+    env.step("Back")
+    env.step("Clicked on link 2")  # Himalayas: does not name Cameroon either
+    assert course.grammar(env.observation, 0.0).only() == "Back"
+    env.step("Back")
+    fresh = Guided(lambda q, passages: [1.0] * len(passages), pass_over=1).start(question)
+    env2 = BrowserEnv(web, window_lines=8, opens_at=fresh.opens_at)
+    env2.reset(question)
+    fresh.grammar(env2.step(f"Search {question}").observation, 0.0)
+    env2.step("Clicked on link 2")
+    assert fresh.grammar(env2.observation, 0.0).only() == "Back"
+    env2.step("Back")
+    env2.step("Clicked on link 0")
+    assert fresh.grammar(env2.observation, 0.0).allows("Quote: The highest peak, Mytikas")
+    # with no other result to open, the page is read
+    alone = Guided(lambda q, passages: [1.0] * len(passages)).start(question)
+    env3 = BrowserEnv(web, window_lines=8, opens_at=alone.opens_at)
+    env3.reset(question)
+    alone.grammar(env3.step("Search one").observation, 0.0)
+    env3.step("Clicked on link 0")
+    assert alone.grammar(env3.observation, 0.0).allows("Quote: The highest peak, Mytikas")

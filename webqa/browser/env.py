@@ -78,6 +78,7 @@ class Observation:
     repeats: frozenset[str] = frozenset()
 
     window_lines: int = 20
+    pages_opened: int = 0  # pages opened from the web so far (not results), this one too
 
     def constraint(self) -> CommandConstraint:
         """Constrained decoding of a command valid here, for any policy (build once per
@@ -270,6 +271,7 @@ class BrowserEnv:
             can_go_back=bool(self._history),
             repeats=frozenset(c for where, c in self._moves if where in self._here()),
             window_lines=self._window(page),
+            pages_opened=len(self._pages),
         )
 
     @property
