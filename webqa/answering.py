@@ -12,6 +12,7 @@ from webqa.text import (
     is_decline,
     keywords,
     last_sentence,
+    meets,
     new_keywords,
     remove_citations,
     split_sentences,
@@ -75,7 +76,7 @@ def ungrounded(question: str, answer: str, quotes: Sequence[Quote]) -> bool:
         return False
     news = new_keywords(question, text)
     cited = [quotes[n - 1] for n in set(find_citations(answer)) if 1 <= n <= len(quotes)]
-    return not news & said_by(cited or quotes)
+    return not meets(news, said_by(cited or quotes))
 
 
 def names(question: str) -> list[str]:
@@ -93,17 +94,12 @@ def names(question: str) -> list[str]:
     return found
 
 
-def named(name: str, text: str) -> bool:
-    """Whether ``text`` names ``name`` (a word of it has the same stem)."""
-    return stem(name.lower()) in keywords(text)
-
-
 def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:
     """The ``names`` of ``question`` that no quote names, in its text or its page's
     title: quotes about a Yuzuru Hanyu do not answer a question about a Yuzuru
     Kurosawa."""
     have = set().union(set(), *(keywords(f"{q.title} {q.text}") for q in quotes))
-    return [n for n in names(question) if stem(n.lower()) not in have]
+    return [n for n in names(question) if not meets([stem(n.lower())], have)]
 
 
 def said_by(quotes: Sequence[Quote]) -> set[str]:
@@ -146,5 +142,5 @@ class CitedClaims:
         if known is None:
             sentence = last_sentence(before)
             said = keywords(remove_citations(sentence)) - self._question
-            known = self._checked[before] = bool(said & self._sources)
+            known = self._checked[before] = bool(meets(said, self._sources))
         return known

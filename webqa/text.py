@@ -13,7 +13,7 @@ import functools
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 import tantivy
 
@@ -243,6 +243,26 @@ def keywords(text: str) -> set[str]:
     do not)."""
     words = (w.lower() for w in _WORD.findall(text))
     return {stem(w) for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
+
+
+MIN_SHARED_PREFIX = 5  # a stem this long that begins another names the same thing
+
+
+def meets(words: Iterable[str], others: Collection[str]) -> set[str]:
+    """The ``words`` (stems, from ``keywords``) that one of ``others`` names: the same
+    stem, or one begins the other and the shorter has at least five letters ("pakistan"
+    and "pakistani", "india" and "indian": a stemmer leaves a country and its people
+    apart)."""
+    found = set()
+    for word in words:
+        if word in others:
+            found.add(word)
+        elif len(word) >= MIN_SHARED_PREFIX and any(
+            len(o) >= MIN_SHARED_PREFIX and (o.startswith(word) or word.startswith(o))
+            for o in others
+        ):
+            found.add(word)
+    return found
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -91,3 +91,16 @@ def test_the_names_a_question_gives_must_be_named_by_its_quotes() -> None:
     fb = [Quote("Peru - The World Factbook", "zim://c/fb/Peru", "c", "Peruvian DNA studies")]
     assert unnamed("What does the World Factbook say of Peruvian DNA in Peru?", fb) == []
     assert unnamed("WHEN WAS YUZURU KUROSAWA BORN?", hanyu) == []  # all capitals: no names
+
+
+def test_a_country_and_its_people_are_one_name_to_the_grounding_check() -> None:
+    from webqa.answering import ungrounded, unnamed
+
+    quote = [Quote("Islamabad", "zim://c/I", "c", "administered by the Pakistani government")]
+    question = "Islamabad is the capital of which country?"
+    assert not ungrounded(question, "Islamabad is the capital of Pakistan [1].", quote)
+    assert unnamed("What is the capital of Pakistan?", quote) == []
+    # but two countries that share their first letters are not one
+    niger = [Quote("Niger", "zim://c/N", "c", "Niamey is the capital.")]
+    assert unnamed("What is the capital of Austria?", [Quote("Australia", "u", "c", "")])
+    assert not unnamed("What is the capital of Niger?", niger)

@@ -136,3 +136,12 @@ def test_keywords_meet_on_their_stem_not_on_a_shared_prefix() -> None:
     for a, b in (("Arabic", "Arabia"), ("Niger", "Nigeria"), ("Austria", "Australia")):
         assert not keywords(a) & keywords(b), (a, b)
     assert keywords("Café") == keywords("cafe")  # accents folded
+
+
+def test_a_stem_that_begins_another_of_five_letters_or_more_meets_it() -> None:
+    from webqa.text import meets
+
+    assert meets({"pakistan", "capit"}, {"pakistani"}) == {"pakistan"}
+    assert meets({"india"}, {"indian"}) == {"india"}
+    assert meets({"arab"}, {"arabia"}) == set()  # under five letters: no prefix match
+    assert meets({"austria"}, {"australia"}) == set()
