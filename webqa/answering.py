@@ -98,16 +98,21 @@ def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:
     """The ``names`` of ``question`` that no quote names, in its text or its page's
     title: quotes about a Yuzuru Hanyu do not answer a question about a Yuzuru
     Kurosawa."""
-    have = set().union(set(), *(keywords(f"{q.title} {q.text}") for q in quotes))
+    have = said_by(quotes, site=True)
     return [n for n in names(question) if not meets([stem(n.lower())], have)]
 
 
-def said_by(quotes: Sequence[Quote]) -> set[str]:
+def said_by(quotes: Sequence[Quote], *, site: bool = False) -> set[str]:
     """The keywords ``quotes`` say: each one's text and its page's title, which the
     answer prompt shows with it (a page about Bratislava that says "Capital and largest
     city of Slovakia" says that Bratislava is the capital), less a site's name after it
-    ("- The World Factbook": naming the source is not an answer)."""
-    return set().union(set(), *(keywords(f"{core_title(q.title)} {q.text}") for q in quotes))
+    ("- The World Factbook": naming the source is not an answer) unless ``site`` (a
+    question that names the site is answered from its pages)."""
+
+    def title(q: Quote) -> str:
+        return q.title if site else core_title(q.title)
+
+    return set().union(set(), *(keywords(f"{title(q)} {q.text}") for q in quotes))
 
 
 class CitedClaims:

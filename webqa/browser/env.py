@@ -143,11 +143,14 @@ class BrowserEnv:
         deadline: float | None = None,
         max_invalid_in_a_row: int = MAX_INVALID_IN_A_ROW,
     ) -> None:
+        # a results page's window (the guided procedure shows fewer results than lines
+        # of a page: its model opens the first result almost always)
+        results_lines = window_lines if results_lines is None else results_lines
         limits = dict(
             max_actions=max_actions,
             max_quote_chars=max_quote_chars,
             window_lines=window_lines,
-            results_lines=window_lines if results_lines is None else results_lines,
+            results_lines=results_lines,
             max_results=max_results,
             max_invalid_in_a_row=max_invalid_in_a_row,
         )
@@ -158,9 +161,7 @@ class BrowserEnv:
         self.max_actions = max_actions
         self.max_quote_chars = max_quote_chars
         self.window_lines = window_lines
-        # a results page's window (the guided procedure shows fewer results than lines
-        # of a page: its model opens the first result almost always)
-        self.results_lines = window_lines if results_lines is None else results_lines
+        self.results_lines = results_lines
         self.max_results = max_results
         self.max_invalid_in_a_row = max_invalid_in_a_row
         self.page_first = page_first  # the observation's layout (see render_observation)

@@ -199,8 +199,10 @@ class TextIndex:
         total_weight = sum(weight.values()) or 1.0
         top = found[0][0] or 1.0
         pages: dict[str, _Page] = {}
-        for score, address in [*found, *self._named_pages(tquery, terms, query_terms, found)]:
-            doc = self._searcher.doc(address)
+        docs = [(score, self._searcher.doc(address)) for score, address in found]
+        seen = {str(doc.get_first("path")) for _, doc in docs}
+        looked_up = self._named_pages(tquery, terms, query_terms, seen)
+        for score, doc in [*docs, *((score, self._searcher.doc(a)) for score, a in looked_up)]:
             path = str(doc.get_first("path"))
             values = doc["body"]
             passage = str(values[-1]) if values else ""
@@ -228,10 +230,11 @@ class TextIndex:
         tquery: tantivy.Query,
         terms: Sequence[str],
         query_terms: Sequence[str],
-        found: Sequence[tuple[float, Any]],
+        seen: Container[str],
     ) -> list[tuple[float, Any]]:
         """Passages of the pages whose whole title the query names but that the body
-        search missed, scored under ``tquery`` (best first).
+        search missed (their paths not in ``seen``), scored under ``tquery`` (best
+        first).
 
         "How large is Austria in square kilometres?" finds a hundred passages on square
         kilometres before any of Austria's: the pages named "Austria" are looked up by
@@ -241,14 +244,14 @@ class TextIndex:
         by_title = tantivy.Query.boolean_query(
             [(should, tantivy.Query.term_query(self._schema, "title", t)) for t in terms]
         )
-        seen = {str(self._searcher.doc(a).get_first("path")) for _, a in found}
         missing: list[str] = []
+        checked: set[str] = set()  # a page's passages share its title: checked once
         for _, address in self._searcher.search(by_title, TITLE_LOOKUP).hits:
             doc = self._searcher.doc(address)
             path = str(doc.get_first("path"))
-            if path in seen:
+            if path in seen or path in checked:
                 continue
-            seen.add(path)
+            checked.add(path)
             title = self._analyzer.analyze(core_title(str(doc.get_first("title") or "")))
             if _title_named(title, query_terms):
                 missing.append(path)
