@@ -195,6 +195,17 @@ def main() -> None:
         action="store_true",
         help="guided browsing with its second hop on (Guided(follow_up=True))",
     )
+    ap.add_argument(
+        "--browsing",
+        choices=("auto", "guided", "free"),
+        default="auto",
+        help="as `webqa ask --browsing` (auto: guided locally and for a small served model)",
+    )
+    ap.add_argument(
+        "--server-decoding",
+        default=None,
+        help="as `webqa ask --server-decoding` (default: probed once per server)",
+    )
     args = ap.parse_args()
 
     from machine import machine_report, precision_report
@@ -205,7 +216,7 @@ def main() -> None:
     from webqa.errors import WebQAError
     from webqa.models.base import GenerationRequest, Message
     from webqa.models.grounding import GroundingScorer
-    from webqa.procedure import Guided
+    from webqa.procedure import Free, Guided
     from webqa.text import split_sentences, strip_think
 
     try:
@@ -217,13 +228,20 @@ def main() -> None:
     t0 = time.perf_counter()
     try:  # the web first: a wrong --zim fails before a model loads
         web = None if args.closed_book else api.open_web(zim=args.zim)
-        policy = api.load_policy(args.model, api_base=args.api_base, dtype=args.dtype)
+        policy = api.load_policy(
+            args.model, api_base=args.api_base, dtype=args.dtype, decoding=args.server_decoding
+        )
     except WebQAError as exc:
         sys.exit(f"quality: {exc}")
     reward = api.load_reward("grounding", policy) if args.n > 1 else None
     judge = GroundingScorer.default(policy)
-    # the procedure `webqa ask` browses with: guided locally, free behind a server
-    procedure = None if args.closed_book else api.browsing_procedure(args.api_base, None)
+    # the procedure `webqa ask` browses with (guided locally and for a small served model)
+    procedure = (
+        None
+        if args.closed_book
+        else api.browsing_procedure(args.api_base, None, None, args.browsing, policy.name)
+    )
+    free = isinstance(procedure, Free)
     if args.follow_up:
         if not isinstance(procedure, Guided):
             sys.exit("quality: --follow-up needs the guided procedure (a local model)")
@@ -251,7 +269,7 @@ def main() -> None:
             answer = strip_think(gen.text)
         else:
             config = api.agent_config(
-                args.api_base,
+                free,
                 n=args.n,
                 max_actions=args.max_actions,
                 temperature=args.temperature,
@@ -307,6 +325,11 @@ def main() -> None:
         if not args.closed_book:
             row["quotes"] = [q.extract[:300] for q in quotes]
             row["trajectory"] = [s.command for s in best.steps]
+            # a command taken again at the same observation, in any candidate
+            row["repeated_commands"] = sum(
+                len(c.steps) - len({(s.command, s.prompt) for s in c.steps})
+                for c in result.candidates
+            )
             if args.n > 1:
                 row["candidates"] = [
                     {
@@ -336,8 +359,12 @@ def main() -> None:
         "model": policy.name,
         "machine": machine_report(),
         "precision": precision_report(policy),  # None: a model behind --api-base
+        "browsing": None if procedure is None else procedure.name,
+        # how a served model's guided commands were held (None: a local model)
+        "server_decoding": policy.served_decoding() if hasattr(policy, "served_decoding") else None,
+        "repeated_commands": sum(r.get("repeated_commands", 0) for r in rows),
         "temperature": api.agent_config(
-            args.api_base, n=args.n, max_actions=1, temperature=args.temperature, seed=0
+            free, n=args.n, max_actions=1, temperature=args.temperature, seed=0
         ).temperature
         if not args.closed_book
         else None,

@@ -234,8 +234,12 @@ class FakeBackends(Backends):
         api_base: str | None = None,
         dtype: str | None = None,
         concurrency: int = 1,
+        decoding: str | None = None,
     ) -> Policy:
-        self.calls.append(("policy", {"model": model, "api_base": api_base, "dtype": dtype}))
+        call = {"model": model, "api_base": api_base, "dtype": dtype}
+        if decoding is not None:
+            call["decoding"] = decoding
+        self.calls.append(("policy", call))
         if isinstance(self._policy, BaseException):
             raise self._policy
         return self._policy

@@ -12,7 +12,7 @@ from webqa.agent import AgentConfig, load_model
 from webqa.errors import InputError, ModelError, StorageError, os_error_message
 from webqa.models.base import Policy, RewardModel
 from webqa.models.batching import BatchingPolicy
-from webqa.procedure import Free, Guided, Procedure
+from webqa.procedure import Free, Guided, Procedure, guided_browsing
 from webqa.runner import Answered, Logger, answer_one, run_many
 from webqa.shortlist import PassageRanker
 from webqa.store.writer import record_or_warn
@@ -70,22 +70,28 @@ def check_data_dir(*, write: bool = True) -> Path:
 
 
 def load_policy(
-    model: str | None = None, *, api_base: str | None = None, dtype: str | None = None
+    model: str | None = None,
+    *,
+    api_base: str | None = None,
+    dtype: str | None = None,
+    decoding: str | None = None,
 ) -> Policy:
     """A policy by preset name, HF id, folder or GGUF path; or a model behind an
     OpenAI-compatible server when ``api_base`` is given. Loaded policies are reused.
 
     ``dtype`` is a local model's precision: "auto" (the default, None) lets
     ``webqa.models.hardware`` choose for this CPU unless ``$WEBQA_DTYPE`` says;
-    "bfloat16", "float32" or "int8" force it. A server model ignores it."""
+    "bfloat16", "float32" or "int8" force it. A server model ignores it. ``decoding``
+    is how a server model is held to guided browsing's commands ("auto", the default
+    None: probed once per server; see ``webqa.models.server_decoding``)."""
     model = model or os.environ.get("WEBQA_MODEL") or DEFAULT_MODEL
     check_dtype(dtype, api_base=api_base)
-    key = (model, api_base, None if api_base else dtype or "auto")
+    key = (model, api_base, decoding or "auto" if api_base else dtype or "auto")
     if key not in _policies:
         if api_base:
             from webqa.models.openai import OpenAIPolicy
 
-            _policies[key] = OpenAIPolicy(model, api_base=api_base)
+            _policies[key] = OpenAIPolicy(model, api_base=api_base, decoding=decoding or "auto")
         else:
             from webqa.models.local import LocalPolicy
 
@@ -144,6 +150,7 @@ class Backends:
         api_base: str | None = None,
         dtype: str | None = None,
         concurrency: int = 1,
+        decoding: str | None = None,
     ) -> Policy:
         """The policy named (see ``load_policy``). Behind a server with ``concurrency``
         above 1, a client of its own that keeps that many requests in flight, which the
@@ -152,8 +159,10 @@ class Backends:
             from webqa.models.openai import OpenAIPolicy
 
             name = model or os.environ.get("WEBQA_MODEL") or DEFAULT_MODEL
-            return OpenAIPolicy(name, api_base=api_base, max_concurrency=concurrency)
-        return load_policy(model, api_base=api_base, dtype=dtype)
+            return OpenAIPolicy(
+                name, api_base=api_base, max_concurrency=concurrency, decoding=decoding or "auto"
+            )
+        return load_policy(model, api_base=api_base, dtype=dtype, decoding=decoding)
 
     # the web the options name, and the reward model named (``policy`` its judge)
     web = staticmethod(open_web)
@@ -168,12 +177,16 @@ DEFAULT_BACKENDS = Backends()
 
 
 def _policy(
-    model: str | Policy | None, api_base: str | None, dtype: str | None, backends: Backends
+    model: str | Policy | None,
+    api_base: str | None,
+    dtype: str | None,
+    backends: Backends,
+    decoding: str | None = None,
 ) -> Policy:
     """``model`` as a policy: an object as it is, else got by name from ``backends``."""
     if model is not None and not isinstance(model, str):
         return model
-    return backends.policy(model, api_base=api_base, dtype=dtype)
+    return backends.policy(model, api_base=api_base, dtype=dtype, decoding=decoding)
 
 
 def _served(policy: Policy, api_base: str | None) -> bool:
@@ -204,6 +217,8 @@ def answer(
     dtype: str | None = None,
     backends: Backends | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    browsing: str = "auto",
+    decoding: str | None = None,
 ) -> Result:
     """Answer ``question`` by browsing; with n > 1, best-of-n under the reward model.
 
@@ -218,15 +233,20 @@ def answer(
     it runs out, browsing stops at its next step and the answer is written from the
     quotes so far, or declined (the candidates' ``end_reason`` is "time_budget"); a
     model call in flight is not cut short. Interrupted (Ctrl-C), the episodes so far
-    are logged, marked interrupted, before the interrupt goes on."""
+    are logged, marked interrupted, before the interrupt goes on. ``browsing``: "guided"
+    (the guided procedure), "free" (WebGPT's command set) or "auto" (guided for a local
+    model and a served one whose name says it is small: ``procedure.guided_browsing``);
+    ``decoding``: how a served model is held to the guided commands (see ``load_policy``)."""
     parts = backends or DEFAULT_BACKENDS
     question = validate_question(question)
     agent_config(
         api_base, n=n, max_actions=max_actions, temperature=temperature, seed=seed, timeout=timeout
     )  # a bad n, temperature or timeout fails here, before a model loads
-    policy = _policy(model, api_base, dtype, parts)
+    guided_browsing(browsing, False, None)  # and a bad browsing
+    policy = _policy(model, api_base, dtype, parts, decoding)
+    procedure = browsing_procedure(_served(policy, api_base), ranker, parts, browsing, policy.name)
     config = agent_config(
-        _served(policy, api_base),
+        isinstance(procedure, Free),
         n=n,
         max_actions=max_actions,
         temperature=temperature,
@@ -243,7 +263,7 @@ def answer(
         reward=reward,
         config=config,
         n=n,
-        procedure=browsing_procedure(_served(policy, api_base), ranker, parts),
+        procedure=procedure,
         on_event=on_event,
         on_interrupt=recorder,
     )
@@ -283,13 +303,18 @@ def agent_config(
 
 
 def browsing_procedure(
-    served: str | bool | None, ranker: PassageRanker | None, backends: Backends | None = None
+    served: str | bool | None,
+    ranker: PassageRanker | None,
+    backends: Backends | None = None,
+    browsing: str = "auto",
+    model_name: str | None = None,
 ) -> Procedure:
-    """How the policy browses: a model behind a server (``served``) chooses every
-    command itself on WebGPT's command set (``Free``); a small local model follows the
-    guided procedure, its shortlist ranked by ``ranker`` (default: ``backends``' ranker,
-    MiniLM relevance)."""
-    if served:
+    """How the policy browses: a small model (any local one; one behind a server
+    (``served``) whose ``model_name`` says it is small) follows the guided procedure, its
+    shortlist ranked by ``ranker`` (default: ``backends``' ranker, MiniLM relevance); any
+    other served model chooses every command itself on WebGPT's command set (``Free``).
+    ``browsing`` "guided" or "free" decides instead (``procedure.guided_browsing``)."""
+    if not guided_browsing(browsing, bool(served), model_name):
         return Free()
     return Guided(ranker or (backends or DEFAULT_BACKENDS).ranker())
 
@@ -359,6 +384,8 @@ def answer_many(
     dtype: str | None = None,
     backends: Backends | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    browsing: str = "auto",
+    decoding: str | None = None,
 ) -> Iterator[Answered]:
     """Answer many questions, ``concurrency`` at a time; yield each as it finishes.
 
@@ -372,11 +399,17 @@ def answer_many(
     may be objects, as for ``answer``, and ``backends`` gets those named or left out.
     ``timeout`` is each question's budget, as for ``answer`` (counted from when the
     question starts, so a question waiting on others' batched model calls uses it too).
+    ``browsing`` and ``decoding`` are as for ``answer``.
     """
     parts = backends or DEFAULT_BACKENDS
     served = api_base or (not isinstance(model, str | None) and _served(model, None))
+    if isinstance(model, str | None):
+        name = model or os.environ.get("WEBQA_MODEL") or DEFAULT_MODEL
+    else:
+        name = model.name
+    procedure = browsing_procedure(served, ranker, parts, browsing, name)
     config = agent_config(
-        served,
+        isinstance(procedure, Free),
         n=n,
         max_actions=max_actions,
         temperature=temperature,
@@ -395,13 +428,14 @@ def answer_many(
         web,
         live,
         reward_model,
-        browsing_procedure(served, ranker, parts),
+        procedure,
         config,
         log,
         batch,
         dtype,
         served=bool(served),
         backends=parts,
+        decoding=decoding,
     )
 
 
@@ -422,13 +456,16 @@ def _answer_many(
     *,
     served: bool,
     backends: Backends,
+    decoding: str | None = None,
 ) -> Iterator[Answered]:
     policy: Policy
     if model is not None and not isinstance(model, str):  # an object: used, never closed
         policy = model if served else BatchingPolicy(model, max_batch=max(32, n))
     elif api_base:  # the server batches; keep K questions' requests in flight (a client
         # of this call's own, closed below)
-        policy = backends.policy(model, api_base=api_base, concurrency=max(8, concurrency * n))
+        policy = backends.policy(
+            model, api_base=api_base, concurrency=max(8, concurrency * n), decoding=decoding
+        )
     else:
         local = backends.policy(model, dtype=dtype)
         if config.timeout:  # each question's budget is its own work, not the model's load

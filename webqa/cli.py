@@ -18,6 +18,8 @@ from rich.markup import escape
 
 from webqa import api
 from webqa.errors import InputError, error_line, one_line
+from webqa.models.server_decoding import MODES as SERVER_MODES
+from webqa.values import BROWSING
 from webqa.web.base import Web
 
 out = Console(highlight=False, soft_wrap=True)
@@ -60,6 +62,22 @@ def _model_options(p: argparse.ArgumentParser) -> None:
         choices=["auto", "bfloat16", "float32", "int8"],
         help="precision of the local model (default auto: chosen for this CPU; "
         "same as WEBQA_DTYPE; ignored with --api-base)",
+    )
+    p.add_argument(
+        "--browsing",
+        choices=BROWSING,
+        default="auto",
+        help="guided (the guided procedure small models need) or free (WebGPT's command "
+        "set); default auto: guided for a local model and for a served one whose name gives "
+        "at most 4B parameters (qwen2.5:0.5b), free for other served models",
+    )
+    p.add_argument(
+        "--server-decoding",
+        choices=("auto", *SERVER_MODES),
+        default="auto",
+        help="how a served model is held to the guided commands: grammar (llama.cpp), "
+        "choice (vLLM), json (a JSON schema), nearest (any server: the listed command "
+        "nearest its reply); default auto: probed once per server",
     )
     p.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
     p.add_argument(

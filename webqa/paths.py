@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ENV_VAR = "WEBQA_HOME"
 
@@ -42,3 +44,28 @@ def sub_dir(name: str) -> Path:
     path = data_dir() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def read_json_object(path: Path | None) -> dict[str, Any]:
+    """A small JSON cache file's object: empty where there is none, or it is damaged
+    (the cache is then built again)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json_object(path: Path | None, data: dict[str, Any]) -> None:
+    """Replace a small JSON cache file at once (a reader sees the old or the new one);
+    a read-only place is left as it is (the cache is built again next time)."""
+    if path is None:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        partial.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)

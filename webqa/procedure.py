@@ -50,7 +50,7 @@ from webqa.errors import InputError
 from webqa.models.base import Chat, Message
 from webqa.shortlist import PassageRanker, Passages, Shortlister
 from webqa.text import STOP_WORDS
-from webqa.values import Quote
+from webqa.values import BROWSING, Quote
 
 # Greedy episodes quote from the best passage; sampled ones choose among the best
 # SAMPLED_SHORTLIST, so that best-of-n has different quotes to choose between.
@@ -337,6 +337,35 @@ class GuidedCourse:
             self._may_follow_up(observation)
             and self._answered.get(_key(observation.quotes)) is False
         )
+
+
+# a model behind a server whose name gives at most this many parameters browses guided
+SMALL_SERVED_PARAMS = 4e9
+_SIZE_IN_NAME = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z0-9])", re.IGNORECASE)
+
+
+def size_in_name(name: str) -> float | None:
+    """The parameter count a model's name gives ("Qwen2.5-0.5B-Instruct": 0.5e9,
+    "qwen2.5:7b": 7e9, "SmolLM2-135M": 135e6), or None where it gives none."""
+    match = _SIZE_IN_NAME.search(name)
+    if match is None:
+        return None
+    return float(match[1]) * (1e9 if match[2].lower() == "b" else 1e6)
+
+
+def guided_browsing(browsing: str, served: bool, model_name: str | None) -> bool:
+    """Whether a model browses guided: ``browsing`` "guided" or "free" says; "auto"
+    guides a local model, and a served one whose name gives at most
+    ``SMALL_SERVED_PARAMS`` parameters (a model of unknown size behind a server keeps
+    WebGPT's free command set)."""
+    if browsing not in BROWSING:
+        raise InputError(f"unknown browsing {browsing!r} (known: {', '.join(BROWSING)})")
+    if browsing != "auto":
+        return browsing == "guided"
+    if not served:
+        return True
+    size = size_in_name(model_name or "")
+    return size is not None and size <= SMALL_SERVED_PARAMS
 
 
 JUDGE_PROMPT = "browse_judge"

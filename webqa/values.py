@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 from webqa.errors import InputError
 
+# how a policy browses (``webqa.procedure.guided_browsing``): the --browsing choices
+BROWSING = ("auto", "guided", "free")
+
 MAX_QUESTION_CHARS = 2000
 
 

@@ -229,3 +229,31 @@ def test_forced_quote_text_runs_on_to_the_next_place_it_may_end() -> None:
     c = _guided({at: least}, quote_ends=ends)
     assert c.forced("Quote: " + PASSAGES[at:least]) == ""  # it may end here
     assert c.forced("Quote: " + PASSAGES[at : least + 1]) == "It lies inland."
+
+
+def test_choices_list_every_whole_command_where_the_grammar_is_finite() -> None:
+    at, least = PASSAGES.index("Capital"), PASSAGES.index(" It lies")
+    ends = [len(PASSAGES), least, PASSAGES.index(" The end")]
+    c = _guided({at: least}, quote_ends=ends)
+    listed = c.choices()
+    # a passage's quotes, shortest first, each a whole valid command
+    assert listed == (
+        "Quote: Capital: Ouagadougou is the capital.",
+        "Quote: Capital: Ouagadougou is the capital. It lies inland.",
+        "Quote: Capital: Ouagadougou is the capital. It lies inland. The end.",
+    )
+    assert all(c.complete(command) for command in listed)
+    clicks = CommandConstraint(
+        [0, 4, 9], "", kinds={"Click", "End: Answer"}, exclude={"Clicked on link 4"}
+    )
+    assert clicks.choices() == ("Clicked on link 0", "Clicked on link 9", "End: Answer")
+    assert clicks.choices(limit=2) is None  # more than the limit: not listed
+
+
+def test_choices_are_none_where_the_model_writes_text() -> None:
+    assert C.choices() is None  # Search and Find are open
+    assert CommandConstraint([], "", kinds={"Search"}).choices() is None
+    free_quote = CommandConstraint([0], PASSAGES, kinds={"Quote", "Back"})
+    assert free_quote.choices() is None  # a quote from anywhere
+    no_ends = _guided({PASSAGES.index("Capital"): PASSAGES.index(" It lies")})
+    assert no_ends.choices() is None  # a quote that may end anywhere past its passage

@@ -10,7 +10,15 @@ from tests.browser.conftest import EVEREST, K2, everest_html
 from tests.fakes import FakeWeb
 from webqa.browser.env import BrowserEnv
 from webqa.errors import InputError
-from webqa.procedure import Course, Free, Guided, first_search, guided_grammar
+from webqa.procedure import (
+    Course,
+    Free,
+    Guided,
+    first_search,
+    guided_browsing,
+    guided_grammar,
+    size_in_name,
+)
 from webqa.shortlist import Passages
 from webqa.web.base import Document, SearchResult
 
@@ -236,3 +244,30 @@ def test_a_page_that_never_names_what_the_question_names_is_left_for_the_next_re
     alone.grammar(env3.step("Search one").observation, 0.0)
     env3.step("Clicked on link 0")
     assert alone.grammar(env3.observation, 0.0).allows("Quote: The highest peak, Mytikas")
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("Qwen/Qwen2.5-0.5B-Instruct", 0.5e9),
+        ("qwen2.5:0.5b", 0.5e9),
+        ("llama3.1:8b", 8e9),
+        ("SmolLM2-135M-Instruct", 135e6),
+        ("/models/qwen-0.5b-1d9614638d18", 0.5e9),
+        ("gpt-4o", None),
+        ("phi-3-mini-4k", None),
+    ],
+)
+def test_size_in_name(name: str, size: float | None) -> None:
+    assert size_in_name(name) == size
+
+
+def test_who_browses_guided() -> None:
+    assert guided_browsing("auto", False, "anything")  # every local model
+    assert guided_browsing("auto", True, "qwen2.5:1.5b")  # a small served model
+    assert not guided_browsing("auto", True, "llama3.1:70b")
+    assert not guided_browsing("auto", True, "gpt-4o")  # size unknown: WebGPT's commands
+    assert guided_browsing("guided", True, "gpt-4o")
+    assert not guided_browsing("free", False, None)
+    with pytest.raises(InputError, match="unknown browsing 'fast'"):
+        guided_browsing("fast", True, None)

@@ -18,6 +18,8 @@ QUOTE_SEP = "━"  # U+2501, separates start and end in "Quote: <start>━<end>"
 STEM = 4  # a query word limited to given words may differ from one after this many letters
 STEM_SLACK = 2  # and be this many letters longer than it
 MAX_WORD_CHARS = 40  # longest word of such a query
+MAX_CHOICES = 64  # most whole commands ``CommandConstraint.choices`` lists
+MAX_QUOTE_CHOICES = 16  # and most quotes from one passage (the shortest)
 _WORD = re.compile(r"\w+")
 
 
@@ -420,6 +422,33 @@ class CommandConstraint:
         if len(self._fixed) == 1 and self._fixed[0] in self._complete:
             return self._fixed[0]
         return None
+
+    def choices(self, limit: int = MAX_CHOICES) -> tuple[str, ...] | None:
+        """The whole commands this grammar admits, in its order (results in link order,
+        each passage's quotes shortest first), or None where they cannot be listed: a
+        Search or Find is open (its text is the model's), a quote may start or end
+        anywhere, or the other commands are more than ``limit``. A quote may run on to
+        any later place to end, to the page's end: the list keeps each passage's
+        shortest quotes, at most ``MAX_QUOTE_CHOICES`` and as many as the ``limit`` leaves
+        room for (at least the passage itself). A model behind a server is held to such a list
+        (``webqa.models.server_decoding``)."""
+        if "Search " in self._open or "Find in page: " in self._open:
+            return None
+        found = [c for c in self._fixed if c in self._complete and self.complete(c)]
+        if "Quote: " in self._open:
+            if self._starts is None or self._ends is None or not self._exact:
+                return None
+            room = max(1, min(MAX_QUOTE_CHOICES, (limit - len(found)) // max(1, len(self._starts))))
+            for at, least in sorted(self._starts.items()):
+                kept = 0
+                for end in sorted(e for e in self._ends if e >= max(least, at + 1)):
+                    command = "Quote: " + self._page[at:end]
+                    if command not in found and self.complete(command):
+                        found.append(command)
+                        kept += 1
+                        if kept == room:
+                            break
+        return tuple(found) if 0 < len(found) <= max(limit, len(self._starts or ())) else None
 
     def forced(self, text: str) -> str:
         """The text every valid command growing from ``text`` goes on with next.

@@ -126,7 +126,10 @@ def answer_messages(
     question = api.validate_question(args.question)
     dtype = getattr(args, "dtype", None)
     # the policy api.answer will use (cached, loaded lazily): it says what precision ran
-    policy = policy or parts.policy(args.model, api_base=args.api_base, dtype=dtype)
+    decoding = decoding_option(args)
+    policy = policy or parts.policy(
+        args.model, api_base=args.api_base, dtype=dtype, decoding=decoding
+    )
     emit({"t": "status", "text": "loading the model…"})
     told = False  # whether --verbose has said what precision the model runs in
     prompted = False  # whether the model has been called (so loaded) for this question
@@ -163,6 +166,8 @@ def answer_messages(
         dtype=dtype,
         backends=parts,
         timeout=getattr(args, "timeout", api.DEFAULT_TIMEOUT),
+        browsing=getattr(args, "browsing", None) or "auto",
+        decoding=decoding,
     )
     if args.verbose:
         tell_hardware()
@@ -259,12 +264,23 @@ def hardware_report(policy: Policy) -> dict[str, object] | None:
     return None if choice is None else choice.to_dict()
 
 
+def decoding_option(args: argparse.Namespace) -> str | None:
+    """--server-decoding as ``load_policy`` takes it (None: auto, probed)."""
+    value = getattr(args, "server_decoding", None)
+    return None if value in (None, "auto") else value
+
+
 def hardware_line(policy: Policy, dtype: str | None = None) -> str | None:
     """One line: which precision, threads and CPU capability a loaded local model runs
     with, and why ("model qwen-0.5b: int8 (probe; AVX2, 2 threads, AMD EPYC)");
-    ``dtype`` is the --dtype given, if any. None for a server model or before loading."""
+    ``dtype`` is the --dtype given, if any. For a model behind a server: how its guided
+    commands were held ("model openai:m at URL: guided commands held by grammar
+    (probe)"), or that it browsed on the free command set. None before loading."""
     from webqa.models.hardware import ENV_VAR
 
+    served = getattr(policy, "served_decoding", None)
+    if callable(served):
+        return f"model {policy.name} at {policy.url}: {served()}"  # type: ignore[attr-defined]
     choice = _choice(policy)
     if choice is None:
         return None

@@ -30,6 +30,7 @@ from rich.text import Text
 from webqa import api
 from webqa.answerfile import AnswerFile, answer_record, bad_line_record, default_output
 from webqa.errors import InputError
+from webqa.frontend.ask import decoding_option
 from webqa.frontend.terminal import printable, shown
 from webqa.questionfile import parse_shard, read_questions
 from webqa.runner import Answered
@@ -93,6 +94,8 @@ def run_batch(
                 batch=str(output.resolve()),
                 dtype=getattr(args, "dtype", None),
                 backends=backends,
+                browsing=getattr(args, "browsing", None) or "auto",
+                decoding=decoding_option(args),
             )
             try:
                 for done in _with_progress(results, todo, err, args.progress):

@@ -44,6 +44,8 @@ from rich.markup import escape
 
 from webqa import paths
 from webqa.errors import InputError, WebQAError, os_error_message
+from webqa.models.server_decoding import MODES as SERVER_MODES
+from webqa.values import BROWSING
 
 PROTOCOL = 1
 KEEP_ALIVE_VAR = "WEBQA_KEEP_ALIVE"
@@ -77,6 +79,8 @@ ASK_FIELDS: dict[str, str] = {
     "model": OPT_STR,
     "api_base": OPT_STR,
     "dtype": OPT_STR,
+    "browsing": OPT_STR,
+    "server_decoding": OPT_STR,
     "reward_model": OPT_STR,
     "temperature": OPT_FLOAT,
     "max_actions": INT,
@@ -95,6 +99,8 @@ ASK_FIELDS: dict[str, str] = {
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": ("auto", "bfloat16", "float32", "int8"),
+    "browsing": BROWSING,
+    "server_decoding": ("auto", *SERVER_MODES),
     "engine": ("duckduckgo", "searxng", "brave"),
 }
 MAX_FIELD_CHARS = 4096  # a path, URL or model name

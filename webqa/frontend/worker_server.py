@@ -34,7 +34,7 @@ from typing import Any
 from webqa import api
 from webqa.errors import error_line
 from webqa.frontend import worker as proto
-from webqa.frontend.ask import answer_messages
+from webqa.frontend.ask import answer_messages, decoding_option
 from webqa.models.base import Policy, RewardModel
 from webqa.web.base import Web
 
@@ -363,15 +363,20 @@ class Worker:
     def policy(self, args: argparse.Namespace) -> Policy:
         """The policy `webqa ask` would load for ``args``, kept (``KEPT`` at most)."""
         dtype = None if args.api_base else (args.dtype or "auto")
-        key = (_identity(args.model), args.api_base, dtype)
+        decoding = decoding_option(args)
+        key = (_identity(args.model), args.api_base, dtype, decoding)
         if key in self.policies:
             self.policies.move_to_end(key)
             return self.policies[key]
-        policy = api.load_policy(args.model, api_base=args.api_base, dtype=args.dtype)
+        policy = api.load_policy(
+            args.model, api_base=args.api_base, dtype=args.dtype, decoding=decoding
+        )
         if any(p is policy for p in self.policies.values()):
             # api's cache, keyed by name, holds a relative path's model from another folder
             self._forget_policy(policy)
-            policy = api.load_policy(args.model, api_base=args.api_base, dtype=args.dtype)
+            policy = api.load_policy(
+                args.model, api_base=args.api_base, dtype=args.dtype, decoding=decoding
+            )
         self.policies[key] = policy
         while len(self.policies) > KEPT:
             self._forget_policy(next(iter(self.policies.values())))

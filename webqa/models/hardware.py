@@ -34,7 +34,6 @@ choice (``float_dtype``): bf16 where it is native, else float32.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from webqa.errors import ModelError
+from webqa.paths import read_json_object, write_json_object
 
 PRECISIONS = ("bfloat16", "float32", "int8")
 ENV_VAR = "WEBQA_DTYPE"
@@ -309,7 +309,7 @@ def choose_precision(
     if measure is None and memo in _choices:
         return _choices[memo]
     key = _fingerprint(cpu, threads)
-    known = _read_cache(path)
+    known = read_json_object(path)
     stored = known.get(key)
     if isinstance(stored, dict) and stored.get("precision") in PRECISIONS:
         fields: dict[str, Any] = {k: stored.get(k) for k in Probe.__dataclass_fields__}
@@ -323,7 +323,7 @@ def choose_precision(
     else:
         measured = (measure or probe)(threads, try_bf16=cpu.native_bf16_flags)
         known[key] = measured.to_dict()
-        _write_cache(path, known)
+        write_json_object(path, known)
         choice = Choice(measured.precision, "probe", cpu, threads, measured)
     if measure is None:
         _choices[memo] = choice
@@ -388,24 +388,3 @@ def _cache_path(cache_dir: Path | None) -> Path | None:
         return data_dir() / CACHE_FILE
     except OSError:  # no writable data directory: probe every time
         return None
-
-
-def _read_cache(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):  # missing or damaged: probe again
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_cache(path: Path | None, data: dict[str, Any]) -> None:
-    if path is None:
-        return
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        partial.write_text(json.dumps(data, indent=2))
-        os.replace(partial, path)
-    except OSError:  # read-only data directory: the probe runs again next time
-        partial.unlink(missing_ok=True)

@@ -5,10 +5,14 @@ sent concurrently from a thread pool; one semaphore per policy caps the requests
 flight at ``max_concurrency`` even when several threads share the policy.
 
 What a server cannot do for us, we do here:
-- Constraints (browser commands) cannot be enforced server-side in general, so the reply's
-  first non-blank line is taken; if it is not a complete command the request is retried
-  once at temperature 0.7 and that second line is returned whatever it is (the caller
-  counts an invalid command).
+- A constraint that lists its whole commands (the guided grammar's steps:
+  ``CommandConstraint.choices``) holds the reply to that list the way the server allows
+  (``webqa.models.server_decoding``: a GBNF grammar, vLLM's choice, a JSON schema, else
+  the listed command nearest to a free reply), probed once per server; ``decoding``
+  forces one way. Other constraints (a free Search, WebGPT's command set) cannot be
+  enforced server-side in general, so the reply's first non-blank line is taken; if it
+  is not a complete command the request is retried once at temperature 0.7 and that
+  second line is returned whatever it is (the caller counts an invalid command).
 - Reasoning models' ``<think>...</think>`` blocks are removed, as is an unclosed leading
   ``<think>`` block (the reply ran out of tokens while thinking) and everything up to a
   stray ``</think>`` (the chat template opened the block inside the prompt).
@@ -35,7 +39,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from webqa.errors import ModelError
+from webqa.models import server_decoding
 from webqa.models.base import Chat, Generation, GenerationRequest
+from webqa.models.server_decoding import ModeCache
 from webqa.retry import GaveUp, Retryable, RetryPolicy, raise_if_retryable
 from webqa.text import first_line, strip_think
 from webqa.web.base import Closing
@@ -101,9 +107,14 @@ class OpenAIPolicy(Closing):
         max_concurrency: int = 8,
         backoff: float = 1.0,  # first retry waits this long, then doubles (capped)
         transport: httpx.BaseTransport | None = None,  # for tests
+        decoding: str = "auto",  # "auto" (probed) or one of server_decoding.MODES
+        modes: ModeCache | None = None,  # where probed ways are kept (data directory)
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if decoding != "auto" and decoding not in server_decoding.MODES:
+            known = ", ".join(("auto", *server_decoding.MODES))
+            raise ModelError(f"unknown server decoding {decoding!r} (known: {known})")
         self.model = model
         self.name = f"openai:{model}"
         self.url = chat_url(api_base)
@@ -122,6 +133,12 @@ class OpenAIPolicy(Closing):
         self._usage_lock = threading.Lock()
         self._usage = Usage()
         self._logprobs_supported = True
+        self.decoding = decoding
+        self._modes = modes or ModeCache()
+        self._mode: str | None = None  # the way listed commands are held, once known
+        self.mode_source = ""  # how it was settled: "forced", "probe" or "cached probe"
+        self._mode_lock = threading.Lock()
+        self.off_list = 0  # replies not on their list, mapped to the nearest command
 
     # -- Policy ---------------------------------------------------------------
 
@@ -159,12 +176,79 @@ class OpenAIPolicy(Closing):
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webqa-openai") as pool:
             return list(pool.map(fn, items))
 
+    def decoding_mode(self) -> str:
+        """How this server holds a reply to a list of commands (see
+        ``webqa.models.server_decoding``): forced, cached, or probed now."""
+        with self._mode_lock:
+            if self._mode is None:
+                key = f"{self.url}|{self.model}"
+                if self.decoding != "auto":
+                    self._mode, self.mode_source = self.decoding, "forced"
+                elif cached := self._modes.get(key):
+                    self._mode, self.mode_source = cached, "cached probe"
+                else:
+                    self._post(_plain_probe(self.model))  # a server that is down says so
+                    self._mode = server_decoding.probe(self._refusable, _content, self.model)
+                    self.mode_source = "probe"
+                    self._modes.put(key, self._mode)
+            return self._mode
+
+    def served_decoding(self) -> str:
+        """How this policy's listed commands were held, for --verbose."""
+        if self._mode is None:
+            return "free command set (WebGPT's)" if self.decoding == "auto" else self.decoding
+        strays = f"; {self.off_list} replies mapped to the nearest" if self.off_list else ""
+        return f"guided commands held by {self._mode} ({self.mode_source}{strays})"
+
+    def _refusable(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """One try of ``body``: the reply, or None where the server refused it."""
+        try:
+            return self._post_once(body)
+        except (Retryable, ModelError):
+            return None
+
+    def _choose(self, request: GenerationRequest, choices: Sequence[str]) -> Generation:
+        """A reply held to ``choices`` (see ``decoding_mode``)."""
+        mode = self.decoding_mode()
+        # room for the longest command (about two characters a token at worst)
+        budget = max(request.max_new_tokens, max(len(c) for c in choices) // 2 + 8)
+        fields = server_decoding.request_fields(mode, choices)
+        try:
+            generation = self._complete(request, request.temperature, fields, budget)
+        except _StatusError as exc:
+            if mode == "nearest" or exc.status not in (400, 404, 422):
+                raise
+            self._forget_mode()  # the server behind this URL changed: probe next run
+            mode = "nearest"
+            generation = self._complete(request, request.temperature, {}, budget)
+        text = first_line(server_decoding.reply_text(mode, generation.text))
+        if text not in choices:
+            if mode != "nearest":
+                self._forget_mode()
+            with self._usage_lock:
+                self.off_list += 1
+            text = server_decoding.nearest(text, choices)
+        return Generation(text, generation.tokens, generation.prompt_tokens)
+
+    def _forget_mode(self) -> None:
+        with self._mode_lock:
+            if self.mode_source != "forced":
+                self._modes.put(f"{self.url}|{self.model}", None)
+                self._mode, self.mode_source = "nearest", "fallback"
+
     def _generate_one(self, request: GenerationRequest) -> Generation:
+        constraint = request.constraint
+        listed = getattr(constraint, "choices", None)
+        choices = listed() if callable(listed) else None
+        if choices:
+            return self._choose(request, choices)
         generation = self._complete(request, request.temperature)
-        if request.constraint is None:
+        if constraint is None:
+            return generation
+        if getattr(constraint, "multiline", False):  # a whole answer, not a command line
             return generation
         line = first_line(generation.text)
-        if request.constraint.complete(line):
+        if constraint.complete(line):
             return Generation(line, generation.tokens, generation.prompt_tokens)
         retry = self._complete(request, CONSTRAINT_RETRY_TEMPERATURE)
         return Generation(
@@ -173,12 +257,19 @@ class OpenAIPolicy(Closing):
             generation.prompt_tokens + retry.prompt_tokens,
         )
 
-    def _complete(self, request: GenerationRequest, temperature: float) -> Generation:
+    def _complete(
+        self,
+        request: GenerationRequest,
+        temperature: float,
+        fields: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+    ) -> Generation:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": _messages(request.chat),
-            "max_tokens": request.max_new_tokens,
+            "max_tokens": max_tokens or request.max_new_tokens,
             "temperature": temperature,
+            **(fields or {}),
         }
         if request.stop:
             body["stop"] = list(request.stop)
@@ -264,6 +355,15 @@ class OpenAIPolicy(Closing):
         problem = f"answered {status}: {_server_message(response)}"
         raise_if_retryable(status, problem, response.headers)
         raise _StatusError(f"model server {self.url} {problem}", status)
+
+
+def _plain_probe(model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 4,
+        "temperature": 0.0,
+    }
 
 
 def _messages(chat: Chat) -> list[dict[str, str]]:
