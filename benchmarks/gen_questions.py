@@ -65,6 +65,7 @@ from webqa.web.zimweb import ZimWeb  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "questions"
 SEED = 13
+TRAIN_SEED = 14  # the training questions' draw (--train)
 DEV_SHARE = 40  # percent of each kind in dev; the rest is heldout
 MAX_HTML_BYTES = 8 << 20  # a larger documentation file is skipped, never parsed
 # Golds that would match nearly any answer when graded by containment.
@@ -256,6 +257,31 @@ def write_sets(prefix: str, table: list[dict[str, Any]], out_dir: Path) -> dict[
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                     counts[row["kind"]][split] += 1
     return {kind: dict(c) for kind, c in sorted(counts.items())}
+
+
+def write_train(prefix: str, table: list[dict[str, Any]], out_dir: Path) -> int:
+    """Write ``<prefix>_train.jsonl``: the rows whose fact (id) neither the dev nor the
+    heldout file asks; print the counts per kind."""
+    taken: set[str] = set()
+    for split in ("dev", "heldout"):
+        with open(out_dir / f"{prefix}_{split}.jsonl", encoding="utf-8") as f:
+            taken |= {json.loads(line)["id"] for line in f if line.strip()}
+    kept = [{**row, "split": "train"} for row in table if row["id"] not in taken]
+    with open(out_dir / f"{prefix}_train.jsonl", "w", encoding="utf-8") as f:
+        for row in kept:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    counts = Counter(row["kind"] for row in kept)
+    print(
+        json.dumps(
+            {
+                "corpus": prefix,
+                "train": dict(sorted(counts.items())),
+                "overlap": len(table) - len(kept),
+            },
+            indent=2,
+        )
+    )
+    return 0
 
 
 def phrase(rng: random.Random, templates: Sequence[str], **values: str) -> str:
@@ -1322,10 +1348,11 @@ def generate_corpus(
     quotas: Mapping[str, Mapping[str, int]] = CORPUS_QUOTAS,
     drops: Counter[str] | None = None,
     per_entity: int = 2,
+    seed: int = SEED,
 ) -> list[dict[str, Any]]:
     """The embedded corpus's question rows, checked against the ZIM ``web``; at most
     ``per_entity`` questions of a kind are about one person, place or country."""
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     data = load_corpus_data(wiki, factbook)
     pages = Pages(web)
     makers = {
@@ -1709,6 +1736,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("pydocs", help="the Python 3.11 documentation")
     p.add_argument("html_dir", help="usr/share/doc/python3.11/html of python3.11-doc")
     p.add_argument("--zim", required=True, help="the ZIM `webqa corpus build` made of it")
+    c.add_argument(
+        "--train",
+        action="store_true",
+        help="write corpus_train.jsonl instead: questions drawn with another seed, none "
+        "asking a fact that corpus_dev or corpus_heldout asks (for training a reward model)",
+    )
     for parser in (c, p):
         parser.add_argument("--out", default=str(OUT_DIR), help="folder of the .jsonl files")
     args = ap.parse_args(argv)
@@ -1723,8 +1756,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from webqa.web.zimweb import open_default_corpus
 
             web = ZimWeb(args.zim) if args.zim else open_default_corpus(progress=say)
-            table = generate_corpus(load_wiki_summaries(), load_factbook(), web, drops=drops)
+            seed = TRAIN_SEED if args.train else SEED
+            table = generate_corpus(
+                load_wiki_summaries(), load_factbook(), web, drops=drops, seed=seed
+            )
             prefix = "corpus"
+            if args.train:
+                return write_train(prefix, table, Path(args.out))
         else:
             root = Path(args.html_dir)
             if not (root / "library").is_dir():

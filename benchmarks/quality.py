@@ -24,34 +24,12 @@ import json
 import re
 import sys
 import time
-import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DECLINE = re.compile(
-    r"could not find|couldn't find|cannot find|can't find|no (?:information|answer|quote)"
-    r"|not (?:mentioned|found|contain|say|provide)|unable to|do not know|don't know"
-    r"|will not answer|no passage",
-    re.IGNORECASE,
-)
+sys.path.insert(0, str(ROOT))
 
-
-def norm(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(text.lower().replace("\u2019", "'").split())
-
-
-def declined(answer: str) -> bool:
-    """Whether an answer declines (says it found no answer)."""
-    return bool(DECLINE.search(answer))
-
-
-def correct(item: dict, answer: str) -> bool:
-    if not item["answerable"]:
-        return declined(answer)
-    return any(g and norm(g) in norm(answer) for g in item["answers"])
-
+from webqa.grading import correct, declined, norm  # noqa: E402
 
 _REFERENCE_LINE = re.compile(r"^\s*\[\d{1,3}\]\s*\S")  # "[1] Poland - The World Factbook"
 _LABEL_LINE = re.compile(

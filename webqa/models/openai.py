@@ -210,8 +210,12 @@ class OpenAIPolicy(Closing):
     def _choose(self, request: GenerationRequest, choices: Sequence[str]) -> Generation:
         """A reply held to ``choices`` (see ``decoding_mode``)."""
         mode = self.decoding_mode()
-        # room for the longest command (about two characters a token at worst)
-        budget = max(request.max_new_tokens, max(len(c) for c in choices) // 2 + 8)
+        # room for the longest command (about two characters a token at worst); a free
+        # reply (nearest) is only read as far as it is compared
+        longest = max(len(c) for c in choices)
+        if mode == "nearest":
+            longest = min(longest, server_decoding.MAX_COMPARED_CHARS)
+        budget = max(request.max_new_tokens, longest // 2 + 8)
         fields = server_decoding.request_fields(mode, choices)
         try:
             generation = self._complete(request, request.temperature, fields, budget)
