@@ -73,3 +73,26 @@ def test_a_big_served_model_keeps_the_free_command_set(tmp_path: Path) -> None:
 def test_a_bad_browsing_fails_before_any_request(tmp_path: Path) -> None:
     with pytest.raises(api.InputError, match="unknown browsing"):
         run("qwen2.5-0.5b", tmp_path, browsing="fast")
+
+
+def test_a_batch_of_questions_browses_guided_through_the_server(tmp_path: Path) -> None:
+    questions = [Q, "Which city is the capital of Burkina Faso?"]
+    with StubServer(grammar_server) as server:
+        done = list(
+            api.answer_many(
+                questions,
+                concurrency=2,
+                model="qwen2.5-0.5b",
+                api_base=server.api_base,
+                web=FakeWeb([BF], any_query=True),
+                ranker=flat_ranker,
+                log=False,
+                decoding="grammar",  # forced: no probe
+            )
+        )
+    assert all(d.ok for d in done) and len(done) == 2
+    for d in done:
+        assert d.result is not None
+        assert d.result.candidates[0].steps[0].command == f"Search {d.question.text}"
+    assert not any("Say hello." in str(b["messages"]) for b in server.requests)
+    assert sum("grammar" in b for b in server.requests) == 2  # one quote each
