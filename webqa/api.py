@@ -255,7 +255,9 @@ def answer(
     )
     web = web or parts.web(live=live)
     reward = _reward(reward_model, policy, parts) if n > 1 else None
-    recorder = _recorder(config, n, policy.name, web.name, qids=False) if log else None
+    recorder = (
+        _recorder(config, n, policy.name, web.name, qids=False, reward=reward) if log else None
+    )
     done = answer_one(
         Question(question, id="0"),
         policy=policy,
@@ -341,9 +343,11 @@ def _recorder(
     batch: str | None = None,
     *,
     qids: bool = True,
+    reward: RewardModel | None = None,
 ) -> Logger:
-    """What logs one answered question, with its id in its batch where ``qids`` (a log
-    that cannot be written warns once and never costs the answer)."""
+    """What logs one answered question, with its id in its batch where ``qids`` and the
+    name of the ``reward`` model that scored its candidates (a log that cannot be written
+    warns once and never costs the answer)."""
 
     def record(done: Answered) -> int | None:
         text = done.result.question if done.result is not None else done.question.text
@@ -354,6 +358,7 @@ def _recorder(
             n=n,
             model=model,
             web=web,
+            reward_model=reward.name if reward is not None else None,
             visits=done.visits,
             started=done.started,
             seconds=done.seconds,
@@ -477,7 +482,7 @@ def _answer_many(
         reward = _reward(reward_model, policy, backends) if n > 1 else None
         name = web.name
 
-        record = _recorder(config, n, policy.name, name, batch)
+        record = _recorder(config, n, policy.name, name, batch, reward=reward)
 
         yield from run_many(
             _as_questions(questions),

@@ -199,6 +199,29 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--observations", action="store_true", help="show what the model saw before each step"
     )
+
+    compare = sub.add_parser(
+        "compare",
+        help="judge two answers to a question side by side (what a reward model learns "
+        "from); `compare export|import FILE` moves the judgements",
+    )
+    sampled = compare.add_mutually_exclusive_group()
+    sampled.add_argument("--question", help="sample answers to this question now, then judge them")
+    sampled.add_argument(
+        "--questions", metavar="FILE", help="the same for each question of a .txt/.jsonl/.csv"
+    )
+    compare.add_argument(
+        "-n", type=int, default=2, help="answers to sample per question (default 2, at least 2)"
+    )
+    _model_options(compare)
+    _web_options(compare)
+    compare_sub = compare.add_subparsers(dest="compare_command")
+    export = compare_sub.add_parser(
+        "export", help="write every judgement as JSONL in the WebGPT comparisons schema"
+    )
+    export.add_argument("path", metavar="OUT.jsonl")
+    load = compare_sub.add_parser("import", help="add the judgements of a comparisons JSONL")
+    load.add_argument("path", metavar="IN.jsonl")
     _debug_option(parser)
     return parser
 
@@ -279,6 +302,10 @@ def _run(args: argparse.Namespace, backends: api.Backends | None) -> int:
         from webqa.frontend.log import run_log
 
         return run_log(args, out, err)
+    if args.command == "compare":
+        from webqa.frontend.compare import run_compare
+
+        return run_compare(args, lambda: _open_web(args, parts), out, err, backends=parts)
     return 2
 
 

@@ -22,7 +22,7 @@ def test_a_new_log_gets_every_migration_and_reopening_changes_nothing(tmp_path: 
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with closing(db.connect(path)) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"runs", "episodes", "steps", "quotes", "visits"}
+    assert tables == {"runs", "episodes", "steps", "quotes", "visits", "comparisons"}
 
 
 def test_a_later_migration_applies_to_an_existing_log_and_keeps_its_rows(tmp_path: Path) -> None:

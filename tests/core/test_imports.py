@@ -85,6 +85,8 @@ def test_no_import_cycle_in_the_package() -> None:
 LAYERS = (
     (
         "webqa.errors",
+        "webqa.comparisons",
+        "webqa.grading",
         "webqa.paths",
         "webqa.retry",
         "webqa.sqlitedb",
@@ -97,7 +99,14 @@ LAYERS = (
     ("webqa.procedure",),
     ("webqa.browsing", "webqa.drafting", "webqa.redraft"),
     ("webqa.agent",),
-    ("webqa.store", "webqa.runner", "webqa.questionfile", "webqa.answerfile"),
+    (
+        "webqa.store",
+        "webqa.runner",
+        "webqa.questionfile",
+        "webqa.answerfile",
+        "webqa.bootstrap",
+        "webqa.expert",
+    ),
     ("webqa.api",),
     ("webqa.frontend", "webqa.cli", "webqa"),
 )

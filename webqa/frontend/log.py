@@ -69,6 +69,8 @@ def _show(args: argparse.Namespace, out: Console) -> int:
         chosen = "chosen" if s.chosen else "not chosen"
         score = f"{s.score:.3f}" if s.score is not None else "-"
         details.append(f"candidate of best-of-{s.candidates}, reward {score}, {chosen}")
+    if record.reward_model is not None:
+        details.append(f"reward model {record.reward_model}")
     out.print(f"[dim]{shown(' · '.join(details))}[/dim]")
     out.print()
     for i, step in enumerate(record.steps, start=1):

@@ -78,6 +78,27 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, idx)
     );
     """,
+    # 2: people's comparisons of two answers (``webqa compare``), and which reward model
+    # scored a run's candidates
+    """
+    CREATE TABLE comparisons (
+        id INTEGER PRIMARY KEY,
+        created REAL NOT NULL,           -- unix time it was judged (or imported)
+        question TEXT NOT NULL,
+        episode_0 INTEGER REFERENCES episodes (id),  -- NULL when imported
+        episode_1 INTEGER REFERENCES episodes (id),
+        quotes_0 TEXT NOT NULL,          -- JSON list of {"title", "url", "text"}
+        answer_0 TEXT NOT NULL,
+        quotes_1 TEXT NOT NULL,
+        answer_1 TEXT NOT NULL,
+        score_0 REAL NOT NULL CHECK (score_0 BETWEEN -1 AND 1),  -- 1: answer 0 better,
+                                         -- -1: answer 1 better, 0: a tie
+        note TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL             -- who judged: "person", "import", "bootstrap", ...
+    );
+    CREATE INDEX comparisons_episodes ON comparisons (episode_0, episode_1);
+    ALTER TABLE runs ADD COLUMN reward_model TEXT;  -- NULL when n = 1
+    """,
 )
 
 

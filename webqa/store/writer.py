@@ -1,25 +1,30 @@
-"""Writing the log: one run, its episodes, steps, quotes and visits, in one transaction.
+"""Writing the log: one run, its episodes, steps, quotes and visits, in one transaction;
+and comparisons of two answers (``webqa compare``'s judgements, imported ones).
 
 A log that cannot be written never costs an answer: ``record_or_warn`` warns once per
-log (``LogWarning``) and the answer goes on without its log entry.
+log (``LogWarning``) and the answer goes on without its log entry. A judgement is
+different: a person made it, so a log that cannot take it is an error (``StoreError``).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from webqa.agent import AgentConfig
-from webqa.errors import os_reason
+from webqa.comparisons import Comparison
+from webqa.errors import InputError, os_reason
 from webqa.sqlitedb import write_transaction
 from webqa.store.db import StoreError, connect, resolve
-from webqa.values import Candidate, Result
+from webqa.values import Candidate, Quote, Result
 from webqa.web.recording import Visit
 
 
@@ -35,6 +40,7 @@ def record(
     n: int,
     model: str | None,
     web: str | None = None,
+    reward_model: str | None = None,
     visits: Sequence[Visit] = (),
     started: float | None = None,
     seconds: float | None = None,
@@ -44,6 +50,7 @@ def record(
     path: Path | None = None,
 ) -> int:
     """Log one answered (or failed) question with all its episodes; the run's id.
+    ``reward_model`` names the reward model that scored the candidates (None for n = 1).
 
     StoreError (naming the log) if it cannot be written. Text that is not valid Unicode
     (lone surrogates) is logged with those characters written as ``\\udXXX`` escapes."""
@@ -56,7 +63,7 @@ def record(
             with write_transaction(conn):
                 run_id = _insert_run(
                     conn, question, result, config, n, model, web, started, seconds, error,
-                    qid, batch,
+                    qid, batch, reward_model,
                 )  # fmt: skip
                 conn.executemany(
                     "INSERT INTO visits VALUES (?, ?, ?, ?, ?, ?)",
@@ -102,6 +109,87 @@ def record_or_warn(
             stacklevel=2,
         )
         return None
+
+
+def add_comparison(
+    comparison: Comparison,
+    *,
+    episodes: tuple[int | None, int | None] = (None, None),
+    source: str = "person",
+    created: float | None = None,
+    path: Path | None = None,
+) -> int:
+    """Log one judgement at once (nothing a person judged waits in memory); its id.
+
+    ``episodes`` are the logged episodes answer 0 and answer 1 came from (None for an
+    answer from elsewhere); ``source`` is who judged when ``comparison.source`` does not
+    say. InputError if the score is not in [-1, 1]; StoreError if the log cannot be
+    written."""
+    return add_comparisons([(comparison, episodes)], source=source, created=created, path=path)[0]
+
+
+def add_comparisons(
+    comparisons: Iterable[Comparison | tuple[Comparison, tuple[int | None, int | None]]],
+    *,
+    source: str = "import",
+    created: float | None = None,
+    path: Path | None = None,
+) -> list[int]:
+    """Log many judgements in one transaction (all or none: an import is never half
+    done); their ids. Each is a ``Comparison`` (from no logged episode) or a comparison
+    with its two episodes' ids; ``source`` is who judged where a comparison does not say."""
+    created = created if created is not None else time.time()
+    rows = [_comparison_row(item, source, created) for item in comparisons]
+    where = resolve(path)
+    try:
+        with closing(connect(where)) as conn:
+            with write_transaction(conn):
+                ids = []
+                for row in rows:
+                    cur = conn.execute(
+                        "INSERT INTO comparisons (created, question, episode_0, episode_1,"
+                        " quotes_0, answer_0, quotes_1, answer_1, score_0, note, source)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+                    assert cur.lastrowid is not None
+                    ids.append(cur.lastrowid)
+    except (sqlite3.Error, OSError) as failure:
+        raise StoreError(f"could not write to the log {where}: {os_reason(failure)}") from failure
+    return ids
+
+
+def _comparison_row(
+    item: Comparison | tuple[Comparison, tuple[int | None, int | None]],
+    source: str,
+    created: float,
+) -> tuple[object, ...]:
+    comparison, (episode_0, episode_1) = item if isinstance(item, tuple) else (item, (None, None))
+    c = comparison
+    if not (math.isfinite(c.score_0) and -1.0 <= c.score_0 <= 1.0):
+        raise InputError(f"score_0 {c.score_0!r} is not in [-1, 1]")
+    return (
+        created,
+        _text(c.question),
+        episode_0,
+        episode_1,
+        _quotes_json(c.quotes_0),
+        _text(c.answer_0),
+        _quotes_json(c.quotes_1),
+        _text(c.answer_1),
+        c.score_0 + 0.0,  # never -0.0
+        _text(c.note),
+        _text(c.source or source),
+    )
+
+
+def _quotes_json(quotes: Sequence[Quote]) -> str:
+    """A comparison's quotes as the log keeps them: a JSON list of title, url and text
+    (the text made storable first, as every other logged text is)."""
+    return json.dumps(
+        [{"title": _text(q.title), "url": _text(q.url), "text": _text(q.text)} for q in quotes],
+        ensure_ascii=False,
+    )
 
 
 def _insert_episode(
@@ -165,10 +253,12 @@ def _insert_run(
     error: str | None,
     qid: str | None,
     batch: str | None,
+    reward_model: str | None,
 ) -> int:
     cur = conn.execute(
         "INSERT INTO runs (created, question, qid, batch, model, web, n, seed, temperature,"
-        " answer, best, seconds, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " answer, best, seconds, error, reward_model)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             started,
             _text(question),
@@ -183,6 +273,7 @@ def _insert_run(
             result.best if result is not None else None,
             seconds,
             _text(error),
+            _text(reward_model),
         ),
     )
     assert cur.lastrowid is not None
