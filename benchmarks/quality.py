@@ -315,6 +315,11 @@ def main() -> None:
                         "correct": correct(item, c.answer),
                         "score": c.score,
                         "agreement": c.agreement,
+                        # what a reward model reads: rescoring needs no browsing again
+                        "references": [
+                            {"title": r.title, "url": r.url, "extract": r.extract}
+                            for r in c.references
+                        ],
                     }
                     for c in result.candidates
                 ]
