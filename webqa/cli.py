@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("path", metavar="OUT.jsonl")
     load = compare_sub.add_parser("import", help="add the judgements of a comparisons JSONL")
     load.add_argument("path", metavar="IN.jsonl")
+
+    from webqa.frontend.policy import add_policy_parser
+
+    add_policy_parser(sub)
     _debug_option(parser)
     return parser
 
@@ -306,6 +310,10 @@ def _run(args: argparse.Namespace, backends: api.Backends | None) -> int:
         from webqa.frontend.compare import run_compare
 
         return run_compare(args, lambda: _open_web(args, parts), out, err, backends=parts)
+    if args.command == "policy":
+        from webqa.frontend.policy import run_policy
+
+        return run_policy(args, out, err)
     return 2
 
 

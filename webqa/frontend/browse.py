@@ -132,10 +132,19 @@ class Session:
     def step(self, command: str) -> tuple[Observation, str | None, bool]:
         """Carry out ``command``: (observation, error, whether the episode ended)."""
         self.pending = command
+        before = self.env.observation.text  # what the person saw: what a policy trains on
         result = self.env.step(command)
         self.pending = None
         error = result.info.get("error")
-        self.steps.append({"command": command, "valid": error is None, "error": error})
+        self.steps.append(
+            {
+                "command": command,
+                "valid": error is None,
+                "error": error,
+                "observation": before,
+                "prompt": "browse_system",  # a person browses WebGPT's layout
+            }
+        )
         if result.terminated or result.truncated:
             self.end_reason = str(result.info.get("end_reason", "ended"))
         ended = result.terminated or result.truncated
