@@ -224,8 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("path", metavar="IN.jsonl")
 
     from webqa.frontend.policy import add_policy_parser
+    from webqa.frontend.reward import add_reward_parser
 
     add_policy_parser(sub)
+    add_reward_parser(sub, _model_options)
     _debug_option(parser)
     return parser
 
@@ -310,6 +312,14 @@ def _run(args: argparse.Namespace, backends: api.Backends | None) -> int:
         from webqa.frontend.compare import run_compare
 
         return run_compare(args, lambda: _open_web(args, parts), out, err, backends=parts)
+    if args.command == "reward" and args.reward_command == "bootstrap":
+        from webqa.frontend.bootstrap import run_bootstrap
+
+        return run_bootstrap(args, backends=parts)
+    if args.command == "reward":
+        from webqa.frontend.reward import run_reward
+
+        return run_reward(args, out, err)
     if args.command == "policy":
         from webqa.frontend.policy import run_policy
 

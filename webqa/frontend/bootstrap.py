@@ -24,6 +24,7 @@ from rich.console import Console
 from webqa import api
 from webqa.bootstrap import BootstrapStats, bootstrap
 from webqa.errors import InputError
+from webqa.frontend.ask import decoding_option
 from webqa.questionfile import read_questions
 
 err = Console(stderr=True, highlight=False)
@@ -103,6 +104,10 @@ def run_bootstrap(args: argparse.Namespace, backends: api.Backends | None = None
         dtype=getattr(args, "dtype", None),
         max_actions=getattr(args, "max_actions", 20),
         seed=getattr(args, "seed", 0),
+        temperature=getattr(args, "temperature", None),
+        timeout=getattr(args, "timeout", api.DEFAULT_TIMEOUT),
+        browsing=getattr(args, "browsing", None) or "auto",
+        decoding=decoding_option(args),
         batch=f"bootstrap:{output.resolve()}",
         backends=backends,
     )

@@ -88,6 +88,7 @@ class HFRewardModel:
                         f"cannot load reward model {self.source!r}: {_first_line(exc)}"
                     ) from None
                 model.eval()
+                self.max_length = _trained_length(self.source) or self.max_length
                 self._tokenizer, self._model = tokenizer, model
             return self._tokenizer, self._model
 
@@ -120,3 +121,16 @@ class HFRewardModel:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _trained_length(source: str) -> int | None:
+    """The inputs' length a `webqa reward train` folder was trained at (read as it was
+    trained: scored longer, the later quotes it never saw would count), else None."""
+    import json
+
+    try:
+        record = json.loads((Path(source) / "webqa-reward.json").read_text())
+        length = record["settings"]["max_length"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return length if isinstance(length, int) and length > 0 else None
