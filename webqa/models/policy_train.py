@@ -41,24 +41,20 @@ episode trains on two browsing steps and its answer, ~2,100 tokens: 300 episodes
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import os
 import random
-import shutil
-import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webqa.errors import InputError, ModelError, StorageError, os_reason
+from webqa.errors import InputError, ModelError
 from webqa.models.base import Chat, Message
+from webqa.models.trained import Output, quiet
 
 REPORT_FILE = "webqa-policy.json"
+OUTPUT = Output(REPORT_FILE, "a policy", "webqa policy train")
 DEFAULT_BASE = "smollm2-135m"
 DEFAULT_LR = 2e-5  # all weights
 DEFAULT_LORA_LR = 2e-4  # LoRA adapters learn from zero and want a larger step
@@ -179,7 +175,7 @@ def train_policy(
     if not examples:
         raise InputError("no examples to train on")
     target = Path(out_dir)
-    _check_target(target)
+    OUTPUT.check(target)
     folder = base_folder(base, cache_dir)
 
     import torch
@@ -209,7 +205,7 @@ def train_policy(
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
             losses, run, seconds = _train(model, fits, epochs, batch_size, rate, seed, progress)
             if use_lora:
-                with _quiet():
+                with quiet():
                     model = model.merge_and_unload()
     finally:
         torch.set_num_threads(previous_threads)
@@ -265,7 +261,7 @@ def train_policy(
         "peft": _version("peft") if use_lora else None,
     }
     report = _with_total(report, time.perf_counter() - started)
-    _save(model, tokenizer, target, report, settings)
+    OUTPUT.save(model, tokenizer, target, {"report": report.to_dict(), "settings": settings})
     return _with_total(report, time.perf_counter() - started)
 
 
@@ -301,41 +297,12 @@ def _check_settings(epochs: int, lr: float | None, max_length: int, batch_size: 
         raise InputError(f"--batch-size must be at least 1, not {batch_size}")
 
 
-def _check_target(target: Path) -> None:
-    """Before any work: ``target`` is new, empty, or a policy written here before."""
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise InputError(f"{target}: exists and is not a folder")
-    if target.is_dir() and any(target.iterdir()) and not (target / REPORT_FILE).is_file():
-        raise InputError(
-            f"{target}: a folder with other things in it (not a policy written by "
-            "`webqa policy train`); choose a new folder"
-        )
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """transformers' and peft's loading bars, notes and deprecation warnings, off."""
-    from transformers.utils import logging as hf_logging
-
-    from webqa.models.embed import quiet_transformers
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with quiet_transformers(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-
-
 def _load(folder: Path) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        with _quiet():
+        with quiet():
             tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(
                 str(folder), dtype=torch.float32, local_files_only=True
@@ -405,7 +372,7 @@ def _with_lora(model: Any) -> Any:
         target_modules="all-linear",  # every linear layer but the output head
         task_type="CAUSAL_LM",
     )
-    with _quiet():
+    with quiet():
         return get_peft_model(model, config)
 
 
@@ -546,51 +513,6 @@ def _curve(losses: Sequence[float]) -> list[float]:
     points = min(LOSS_CURVE_POINTS, len(losses))
     bounds = [round(i * len(losses) / points) for i in range(points + 1)]
     return [round(sum(losses[a:b]) / (b - a), 4) for a, b in zip(bounds, bounds[1:], strict=False)]
-
-
-def _save(
-    model: Any,
-    tokenizer: Any,
-    target: Path,
-    report: PolicyTrainReport,
-    settings: dict[str, Any],
-) -> None:
-    """Write the folder beside ``target`` under a temporary name, then rename it into
-    place (an earlier policy there is moved aside first, then removed)."""
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
-    except OSError as exc:
-        raise StorageError(f"{target}: cannot write: {os_reason(exc)}") from None
-    old: Path | None = None
-    try:
-        with _quiet():
-            model.save_pretrained(partial)
-            tokenizer.save_pretrained(partial)
-        record = {"report": report.to_dict(), "settings": settings}
-        (partial / REPORT_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from other users
-        for written in partial.iterdir():
-            os.chmod(written, 0o644)  # as would safetensors' 0600
-        if target.is_dir():
-            _check_target(target)  # still empty or an earlier policy
-            old = parent / f".{target.name}.old-{os.getpid()}"
-            target.rename(old)
-        partial.rename(target)
-    except OSError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        if old is not None and not target.exists():
-            old.rename(target)  # put the earlier policy back
-            old = None
-        raise StorageError(f"{target}: cannot write: {os_reason(exc)}") from None
-    except BaseException:  # an interrupt, or the folder there changed: as it was
-        shutil.rmtree(partial, ignore_errors=True)
-        if old is not None and not target.exists():
-            old.rename(target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _version(package: str) -> str | None:

@@ -47,28 +47,25 @@ at the defaults took held-out accuracy from 35% to 100% (23 pairs, loss 0.69 -> 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import math
-import os
 import random
-import shutil
-import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from webqa.comparisons import Comparison, pairs
-from webqa.errors import InputError, ModelError, StorageError, os_reason
+from webqa.errors import InputError, ModelError
 from webqa.models.hf_reward import format_context
+from webqa.models.trained import Output, quiet
 from webqa.values import Quote
 from webqa.web.base import domain_of
 
 REPORT_FILE = "webqa-reward.json"
+OUTPUT = Output(REPORT_FILE, "a reward model", "webqa reward train")
 DEFAULT_LR = 1e-4
 MAX_HOLDOUT = 0.9
 MIN_HELDOUT_QUESTIONS = 2
@@ -232,7 +229,7 @@ def train_reward(
     if not comparisons:
         raise InputError("no comparisons to train on")
     target = Path(out_dir)
-    _check_target(target)
+    OUTPUT.check(target)
     items, skipped = model_pairs(comparisons)
     if not items:
         raise InputError(
@@ -322,7 +319,7 @@ def train_reward(
         "transformers": _transformers_version(),
     }
     report = replace(report, total_seconds=round(time.perf_counter() - started, 3))
-    _save(model, tokenizer, target, report, settings)
+    OUTPUT.save(model, tokenizer, target, {"report": report.to_dict(), "settings": settings})
     return replace(report, total_seconds=round(time.perf_counter() - started, 3))
 
 
@@ -341,17 +338,6 @@ def _check_settings(
         raise InputError(f"--max-length must be at least 16 tokens, not {max_length}")
 
 
-def _check_target(target: Path) -> None:
-    """Before any work: ``target`` is new, empty, or a reward model written here before."""
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise InputError(f"{target}: exists and is not a folder")
-    if target.is_dir() and any(target.iterdir()) and not (target / REPORT_FILE).is_file():
-        raise InputError(
-            f"{target}: a folder with other things in it (not a reward model written by "
-            "`webqa reward train`); choose a new folder"
-        )
-
-
 def _base_folder(base: str | Path | None) -> Path:
     if base is None:
         from webqa.models.embed import minilm_dir
@@ -363,28 +349,12 @@ def _base_folder(base: str | Path | None) -> Path:
     return folder
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """transformers' loading bars and its report of the fresh head's weights, off."""
-    from transformers.utils import logging as hf_logging
-
-    from webqa.models.embed import quiet_transformers
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        with quiet_transformers():
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-
-
 def _load(folder: Path, max_length: int) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     try:
-        with _quiet():
+        with quiet():
             tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(
                 str(folder),
@@ -525,49 +495,6 @@ def _curve(losses: Sequence[float]) -> list[float]:
     points = min(LOSS_CURVE_POINTS, len(losses))
     bounds = [round(i * len(losses) / points) for i in range(points + 1)]
     return [round(sum(losses[a:b]) / (b - a), 4) for a, b in zip(bounds, bounds[1:], strict=False)]
-
-
-def _save(
-    model: Any,
-    tokenizer: Any,
-    target: Path,
-    report: TrainReport,
-    settings: dict[str, Any],
-) -> None:
-    """Write the folder beside ``target`` under a temporary name, then rename it into
-    place (an earlier reward model there is moved aside first, then removed)."""
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
-    except OSError as exc:
-        raise StorageError(f"{target}: cannot write: {os_reason(exc)}") from None
-    old: Path | None = None
-    try:
-        with _quiet():
-            model.save_pretrained(partial)
-            tokenizer.save_pretrained(partial)
-        record = {"report": report.to_dict(), "settings": settings}
-        (partial / REPORT_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from other users
-        if target.is_dir():
-            _check_target(target)  # still empty or an earlier reward model
-            old = parent / f".{target.name}.old-{os.getpid()}"
-            target.rename(old)
-        partial.rename(target)
-    except OSError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        if old is not None and not target.exists():
-            old.rename(target)  # put the earlier model back
-            old = None
-        raise StorageError(f"{target}: cannot write: {os_reason(exc)}") from None
-    except BaseException:  # an interrupt, or the folder there changed: as it was
-        shutil.rmtree(partial, ignore_errors=True)
-        if old is not None and not target.exists():
-            old.rename(target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _transformers_version() -> str:
