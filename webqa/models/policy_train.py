@@ -51,7 +51,7 @@ from typing import Any
 
 from webqa.errors import InputError, ModelError
 from webqa.models.base import Chat, Message
-from webqa.models.trained import Output, quiet
+from webqa.models.trained import Output, quiet, warmup_then_linear
 
 REPORT_FILE = "webqa-policy.json"
 OUTPUT = Output(REPORT_FILE, "a policy", "webqa policy train")
@@ -395,14 +395,9 @@ def _train(
     steps = epochs * math.ceil(len(items) / batch_size)
     warmup = max(1, round(WARMUP_SHARE * steps))
 
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (steps - step) / max(1, steps - warmup))
-
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(steps, warmup))
     order = random.Random(seed)
     losses: list[float] = []
     total = epochs * len(items)

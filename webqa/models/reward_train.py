@@ -60,7 +60,7 @@ from typing import Any
 from webqa.comparisons import Comparison, pairs
 from webqa.errors import InputError, ModelError
 from webqa.models.hf_reward import format_context
-from webqa.models.trained import Output, quiet
+from webqa.models.trained import Output, quiet, warmup_then_linear
 from webqa.values import Quote
 from webqa.web.base import domain_of
 
@@ -453,18 +453,13 @@ def _train(
     steps = epochs * math.ceil(len(train) / batch_size)
     warmup = max(1, round(WARMUP_SHARE * steps))
 
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (steps - step) / max(1, steps - warmup))
-
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "LayerNorm" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "LayerNorm" not in n)]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": rest, "weight_decay": 0.0}],
         lr=lr,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(steps, warmup))
     order = random.Random(seed)
     losses: list[float] = []
     model.eval()  # dropout off (see the module's docstring); gradients flow as ever

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,3 +99,15 @@ def quiet() -> Iterator[None]:
             yield
     finally:
         hf_logging.set_verbosity(level)
+
+
+def warmup_then_linear(steps: int, warmup: int) -> Callable[[int], float]:
+    """The learning rate's factor at each step: rising over the first ``warmup`` steps
+    (the first step already learns, at 1/warmup), then falling linearly to 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (steps - step) / max(1, steps - warmup))
+
+    return factor
