@@ -16,7 +16,7 @@ of ``{"title", "extract"|"text", "url"}`` objects, and ``url`` may be missing; `
 
 Every row is checked, and a bad one is an ``InputError`` naming the file and line and
 what is wrong (a missing answer, a score out of range, scores that disagree); nothing is
-dropped silently. Bounded: at most ``MAX_ROWS`` rows, ``MAX_LINE_CHARS`` a line.
+dropped silently. Bounded: at most ``MAX_ROWS`` rows, ``MAX_LINE_BYTES`` a line.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from webqa.errors import InputError
+from webqa.jsonl import read_jsonl
 from webqa.values import Quote
 
 MAX_ROWS = 1_000_000
-MAX_LINE_CHARS = 1_000_000
+MAX_LINE_BYTES = 1_000_000  # a comparison's line (two answers and their quotes)
 SCORE_TOLERANCE = 1e-6  # score_0 + score_1 may be off zero by this much
 
 
@@ -170,38 +171,15 @@ def _quotes(value: object, k: int) -> tuple[Quote, ...]:
 def read_comparisons(path: str | Path) -> list[Comparison]:
     """Every comparison in a JSONL file; InputError names the file and line of a bad
     row (blank lines are skipped)."""
-    where = Path(path)
-    try:
-        handle = where.open(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read: {exc.strerror or exc}") from None
     out: list[Comparison] = []
-    with handle:
+    for number, row in read_jsonl(path, MAX_LINE_BYTES):
+        if len(out) >= MAX_ROWS:
+            raise InputError(f"{path}: more than {MAX_ROWS} comparisons")
         try:
-            for number, line in enumerate(handle, 1):
-                if len(line) > MAX_LINE_CHARS:
-                    raise InputError(
-                        f"{where} line {number}: longer than {MAX_LINE_CHARS} characters"
-                    )
-                if not line.strip():
-                    continue
-                if len(out) >= MAX_ROWS:
-                    raise InputError(f"{where}: more than {MAX_ROWS} comparisons")
-                try:
-                    out.append(from_dict(json.loads(line)))
-                except (ValueError, RecursionError) as exc:
-                    raise InputError(f"{where} line {number}: {_reason(exc)}") from None
-        except UnicodeDecodeError:
-            raise InputError(f"{where}: not UTF-8 text") from None
+            out.append(from_dict(row))
+        except ValueError as exc:
+            raise InputError(f"{path} line {number}: {exc}") from None
     return out
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"not JSON ({exc.msg})"
-    if isinstance(exc, RecursionError):
-        return "JSON nested too deeply"
-    return str(exc)
 
 
 def write_comparisons(path: str | Path, comparisons: Iterable[Comparison]) -> int:

@@ -54,7 +54,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ from webqa.browser.page import label, normalize, plain_line, quote_needle
 from webqa.browsing import browse_chat, new_episode
 from webqa.drafting import answer_chat, cleaned
 from webqa.errors import InputError, StorageError, one_line, os_reason
+from webqa.jsonl import MAX_LINE_BYTES, read_jsonl
 from webqa.models.policy_train import Example
 from webqa.procedure import FOLLOW_UP_PROMPT, Course, Free, GuidedCourse, Procedure
 from webqa.text import find_citations
@@ -75,7 +76,6 @@ from webqa.web.base import Web
 
 MAX_ACTIONS = 20  # as AgentConfig: the actions left an observation shows
 SAMPLED = 1.0  # a temperature above 0: the grammar of a sampled episode (wider shortlist)
-MAX_LINE_BYTES = 64 << 20  # a longer line of a demonstrations or questions file is refused
 # the browsing prompts a step may name (a file's text never names another file to read)
 BROWSE_PROMPTS = (GuidedCourse.prompt, Free.prompt, FOLLOW_UP_PROMPT)
 DEFAULT_PROMPT = GuidedCourse.prompt  # a step that names none: a small model's
@@ -317,7 +317,7 @@ def read_rows(path: str | Path) -> list[Row]:
     ``sources`` [{title}] or titles, ``evidence`` text or a list; ``id``, ``kind``
     optional); a malformed row is an InputError naming the file and line."""
     rows = []
-    for number, value in _jsonl(Path(path)):
+    for number, value in read_jsonl(path):
         where = f"{path} line {number}"
         if not isinstance(value, dict):
             raise InputError(f"{where}: expected a JSON object")
@@ -419,7 +419,7 @@ def read_demonstrations(path: str | Path) -> list[tuple[int, demos.Demonstration
     """Every demonstration of a JSONL file (as ``webqa browse`` and ``policy demos``
     write them) with its line number; a malformed one is an InputError naming the file
     and line."""
-    return [(n, _demonstration(value, str(path), n)) for n, value in _jsonl(Path(path))]
+    return [(n, _demonstration(value, str(path), n)) for n, value in read_jsonl(path)]
 
 
 def training_examples(
@@ -569,33 +569,6 @@ def _demonstration(value: Any, source: str, number: int) -> demos.Demonstration:
         web=str(value.get("web") or ""),
         **extra,
     )
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """Each non-blank line of ``path`` as JSON, with its line number."""
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a JSONL file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {os_reason(exc)}") from None
-    with f:
-        number = 0
-        while raw := f.readline(MAX_LINE_BYTES + 1):
-            number += 1
-            if len(raw) > MAX_LINE_BYTES:
-                raise InputError(f"{path} line {number}: longer than {MAX_LINE_BYTES:,} bytes")
-            if not raw.strip():
-                continue
-            try:
-                yield number, json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise InputError(f"{path} line {number}: not valid UTF-8") from None
-            except (ValueError, RecursionError) as exc:
-                reason = str(exc).splitlines()[0] if str(exc) else "nested too deeply"
-                raise InputError(f"{path} line {number}: not valid JSON ({reason})") from None
 
 
 def _text(step: Mapping[str, object], key: str, where: str) -> str:

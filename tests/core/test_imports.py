@@ -87,6 +87,7 @@ LAYERS = (
         "webqa.errors",
         "webqa.comparisons",
         "webqa.grading",
+        "webqa.jsonl",
         "webqa.paths",
         "webqa.retry",
         "webqa.sqlitedb",
