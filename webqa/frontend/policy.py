@@ -19,14 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from webqa.errors import InputError
 from webqa.expert import (
@@ -37,7 +29,7 @@ from webqa.expert import (
     training_examples,
     write_demonstrations,
 )
-from webqa.frontend.terminal import printable
+from webqa.frontend.terminal import add_report_options, printable, progress_bar
 from webqa.models.policy_train import (
     DEFAULT_BASE,
     DEFAULT_LORA_LR,
@@ -99,7 +91,7 @@ def add_policy_parser(sub: Any) -> argparse.ArgumentParser:
         "--batch-size", type=int, default=8, help="examples per optimiser step (default 8)"
     )
     train.add_argument("--seed", type=int, default=0)
-    _common(train)
+    add_report_options(train)
     demos = policy_sub.add_parser(
         "demos",
         help="make demonstrations with a scripted expert from questions with known answers",
@@ -114,18 +106,8 @@ def add_policy_parser(sub: Any) -> argparse.ArgumentParser:
         "-o", "--output", required=True, metavar="DEMOS.jsonl", help="the file to write"
     )
     demos.add_argument("--limit", type=int, default=None, help="only the first N rows")
-    _common(demos)
+    add_report_options(demos)
     return policy
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar on stderr (default: when stderr is a terminal)",
-    )
 
 
 def run_policy(
@@ -151,20 +133,6 @@ def run_policy(
     raise InputError(f"unknown policy command {command!r}")
 
 
-def _bar(label: str, unit: str, err: Console, show: bool | None) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(unit),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not (err.is_terminal if show is None else show),
-    )
-
-
 def _train(args: argparse.Namespace, out: Console, err: Console) -> int:
     found = training_examples(read_demonstrations(args.demos), str(args.demos))
     if not found.examples:
@@ -172,7 +140,7 @@ def _train(args: argparse.Namespace, out: Console, err: Console) -> int:
             f"{args.demos}: nothing to train on ({found.demonstrations} demonstration(s), "
             f"{found.unanswered} without an answer)"
         )
-    with _bar("training", "examples", err, getattr(args, "progress", None)) as bar:
+    with progress_bar("training", "examples", err, getattr(args, "progress", None)) as bar:
         task = bar.add_task("training", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -248,7 +216,7 @@ def _demos(
     total = len(rows) if args.limit is None else min(len(rows), args.limit)
     web = (open_web or api.open_web)()
     procedure = Guided((ranker or api.passage_ranker)())
-    with _bar("demonstrating", "rows", err, getattr(args, "progress", None)) as bar:
+    with progress_bar("demonstrating", "rows", err, getattr(args, "progress", None)) as bar:
         task = bar.add_task("demonstrating", total=total)
 
         def progress(done: int, report: ExpertReport) -> None:

@@ -16,19 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from webqa.comparisons import read_comparisons
 from webqa.errors import InputError
 from webqa.frontend.bootstrap import add_bootstrap_parser
-from webqa.frontend.terminal import printable
+from webqa.frontend.terminal import add_report_options, printable, progress_bar
 from webqa.models.reward_train import DEFAULT_LR, MAX_HOLDOUT, TrainReport, train_reward
 
 
@@ -82,13 +74,7 @@ def add_reward_parser(
     train.add_argument(
         "--seed", type=int, default=0, help="the fresh head and the order of the pairs (default 0)"
     )
-    train.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    train.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar on stderr (default: when stderr is a terminal)",
-    )
+    add_report_options(train)
     bootstrap = add_bootstrap_parser(reward_sub)
     if model_options is not None:
         model_options(bootstrap)
@@ -117,18 +103,7 @@ def run_reward(
     if not comparisons:
         raise InputError(f"{args.comparisons}: no comparisons in it")
     show = getattr(args, "progress", None)
-    bar = Progress(
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("pairs"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not (err.is_terminal if show is None else show),
-    )
-    with bar:
+    with progress_bar("training", "pairs", err, show) as bar:
         task = bar.add_task("training", total=None)
 
         def progress(done: int, total: int) -> None:

@@ -128,8 +128,10 @@ def _trained_length(source: str) -> int | None:
     trained: scored longer, the later quotes it never saw would count), else None."""
     import json
 
+    from webqa.models.trained import REWARD_RECORD
+
     try:
-        record = json.loads((Path(source) / "webqa-reward.json").read_text())
+        record = json.loads((Path(source) / REWARD_RECORD).read_text())
         length = record["settings"]["max_length"]
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -51,7 +51,7 @@ from typing import Any
 
 from webqa.errors import InputError, ModelError
 from webqa.models.base import Chat, Message
-from webqa.models.trained import Output, quiet, warmup_then_linear
+from webqa.models.trained import Output, loss_curve, quiet, warmup_then_linear
 
 REPORT_FILE = "webqa-policy.json"
 OUTPUT = Output(REPORT_FILE, "a policy", "webqa policy train")
@@ -63,7 +63,6 @@ LORA_RANK = 16
 LORA_ALPHA = 32
 WARMUP_SHARE = 0.1  # of the steps, the learning rate rising linearly; then falling to 0
 CLIP_NORM = 1.0
-LOSS_CURVE_POINTS = 20  # the train loss reported as at most this many means
 MIN_LENGTH = 32
 MIN_SHARED = 64  # tokens: a shorter head shared in a batch is run with each example
 IGNORE = -100  # the label of a prompt token: no loss
@@ -211,7 +210,7 @@ def train_policy(
         torch.set_num_threads(previous_threads)
 
     tokens = epochs * sum(len(x.ids) for x in fits)
-    curve = _curve(losses)
+    curve = loss_curve(losses)
     report = PolicyTrainReport(
         base=base,
         base_folder=str(folder),
@@ -499,15 +498,6 @@ def _sharable(model: Any) -> bool:
 
     layers = DynamicCache(config=_inner(model).config).layers
     return all(type(layer) is DynamicLayer for layer in layers)
-
-
-def _curve(losses: Sequence[float]) -> list[float]:
-    """The step losses as at most ``LOSS_CURVE_POINTS`` means of equal stretches."""
-    if not losses:
-        return [math.nan]
-    points = min(LOSS_CURVE_POINTS, len(losses))
-    bounds = [round(i * len(losses) / points) for i in range(points + 1)]
-    return [round(sum(losses[a:b]) / (b - a), 4) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _version(package: str) -> str | None:

@@ -60,11 +60,17 @@ from typing import Any
 from webqa.comparisons import Comparison, pairs
 from webqa.errors import InputError, ModelError
 from webqa.models.hf_reward import format_context
-from webqa.models.trained import Output, quiet, warmup_then_linear
+from webqa.models.trained import (
+    REWARD_RECORD,
+    Output,
+    loss_curve,
+    quiet,
+    warmup_then_linear,
+)
 from webqa.values import Quote
 from webqa.web.base import domain_of
 
-REPORT_FILE = "webqa-reward.json"
+REPORT_FILE = REWARD_RECORD
 OUTPUT = Output(REPORT_FILE, "a reward model", "webqa reward train")
 DEFAULT_LR = 1e-4
 MAX_HOLDOUT = 0.9
@@ -73,7 +79,6 @@ TRUNCATION = "longest_first"  # as HFRewardModel.score
 WARMUP_SHARE = 0.1  # of the steps, the learning rate rising linearly; then falling to 0
 WEIGHT_DECAY = 0.01
 CLIP_NORM = 1.0
-LOSS_CURVE_POINTS = 20  # the train loss reported as at most this many means
 
 Progress = Callable[[int, int], None]
 
@@ -270,7 +275,7 @@ def train_reward(
     finally:
         torch.set_num_threads(previous_threads)
 
-    curve = _curve(losses)
+    curve = loss_curve(losses)
     report = TrainReport(
         base=str(folder),
         out_dir=str(target),
@@ -481,15 +486,6 @@ def _train(
             advance(len(batch))
     seconds = time.perf_counter() - started
     return losses, seconds
-
-
-def _curve(losses: Sequence[float]) -> list[float]:
-    """The step losses as at most ``LOSS_CURVE_POINTS`` means of equal stretches."""
-    if not losses:
-        return [math.nan]
-    points = min(LOSS_CURVE_POINTS, len(losses))
-    bounds = [round(i * len(losses) / points) for i in range(points + 1)]
-    return [round(sum(losses[a:b]) / (b - a), 4) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _transformers_version() -> str:

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from webqa.errors import InputError, StorageError, os_reason
+
+REWARD_RECORD = "webqa-reward.json"  # a reward folder's record (read when it is scored)
+LOSS_CURVE_POINTS = 20  # a report's train loss: at most this many means
 
 
 @dataclass(frozen=True)
@@ -111,3 +115,12 @@ def warmup_then_linear(steps: int, warmup: int) -> Callable[[int], float]:
         return max(0.0, (steps - step) / max(1, steps - warmup))
 
     return factor
+
+
+def loss_curve(losses: Sequence[float]) -> list[float]:
+    """The step losses as at most ``LOSS_CURVE_POINTS`` means of equal stretches."""
+    if not losses:
+        return [math.nan]
+    points = min(LOSS_CURVE_POINTS, len(losses))
+    bounds = [round(i * len(losses) / points) for i in range(points + 1)]
+    return [round(sum(losses[a:b]) / (b - a), 4) for a, b in zip(bounds, bounds[1:], strict=False)]
