@@ -11,9 +11,10 @@ import pytest
 
 from tests.fakes import BF, FakeBackends, FakePolicy, FakeWeb
 from webqa.bootstrap import judge_pairs
+from webqa.cli import main as cli_main
 from webqa.comparisons import read_comparisons
 from webqa.errors import InputError
-from webqa.frontend.bootstrap import gold_items, main
+from webqa.frontend.bootstrap import gold_items
 from webqa.values import Candidate, Reference
 
 
@@ -81,24 +82,20 @@ def test_the_command_appends_comparisons_and_resumes(
     ]
     questions = write(tmp_path / "train.jsonl", rows)
     out = tmp_path / "cmp.jsonl"
-    import webqa.frontend.bootstrap as command
-
     backends = FakeBackends(FakePolicy(), web=FakeWeb([BF], any_query=True))
-    run = command.run_bootstrap
 
-    def with_fakes(args: Any, backends_: Any = None) -> int:
-        return run(args, backends)
+    def main(argv: list[str]) -> int:
+        return cli_main(["reward", *argv], backends)
 
-    monkeypatch.setattr(command, "run_bootstrap", with_fakes)
     assert main(["bootstrap", str(questions), "-o", str(out), "-n", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["questions"] == 2 and report["failed"] == 0
     kept = read_comparisons(out)
     assert len(kept) == report["comparisons"]
-    assert main(["bootstrap", str(questions), "-o", str(out), "-n", "2"]) == 2  # exists
+    assert main(["bootstrap", str(questions), "-o", str(out), "-n", "2"]) == 1  # exists
     assert "use --resume" in capsys.readouterr().err
     assert main(["bootstrap", str(questions), "-o", str(out), "--resume"]) == 0
     assert json.loads(capsys.readouterr().out)["questions"] == 2 - len(
         {c.extra["id"] for c in kept}
     )
-    assert main(["bootstrap", str(questions), "-o", str(out), "-n", "1"]) == 2
+    assert main(["bootstrap", str(questions), "-o", str(out), "-n", "1"]) == 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -141,13 +140,3 @@ def _progress(stats: BootstrapStats, total: int, started: float) -> None:
         f"({stats.ties} ties), {spent:.0f} s, about {left:.0f} s left",
         highlight=False,
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="webqa reward")
-    add_bootstrap_parser(parser.add_subparsers(dest="action", required=True))
-    try:
-        return run_bootstrap(parser.parse_args(argv))
-    except InputError as exc:
-        print(f"webqa: {exc}", file=sys.stderr)
-        return 2
