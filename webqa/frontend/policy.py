@@ -34,6 +34,7 @@ from webqa.models.policy_train import (
     DEFAULT_BASE,
     DEFAULT_LORA_LR,
     DEFAULT_LR,
+    DEFAULT_MAX_LENGTH,
     LORA_RANK,
     PolicyTrainReport,
     train_policy,
@@ -84,8 +85,9 @@ def add_policy_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--max-length",
         type=int,
-        default=1024,
-        help="tokens of prompt and reply (default 1024; a longer example is left out)",
+        default=DEFAULT_MAX_LENGTH,
+        help=f"tokens of prompt and reply (default {DEFAULT_MAX_LENGTH}; a longer example "
+        "is left out)",
     )
     train.add_argument(
         "--batch-size", type=int, default=8, help="examples per optimiser step (default 8)"

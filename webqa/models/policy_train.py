@@ -54,6 +54,8 @@ from webqa.models.base import Chat, Message
 from webqa.models.trained import Output, loss_curve, quiet, warmup_then_linear
 
 REPORT_FILE = "webqa-policy.json"
+# tokens of an example (prompt and reply): a SmolLM2 browsing step runs 900-1,089
+DEFAULT_MAX_LENGTH = 2048
 OUTPUT = Output(REPORT_FILE, "a policy", "webqa policy train")
 DEFAULT_BASE = "smollm2-135m"
 DEFAULT_LR = 2e-5  # all weights
@@ -146,7 +148,7 @@ def train_policy(
     lora: bool | None = None,
     epochs: int = 1,
     lr: float | None = None,
-    max_length: int = 2048,
+    max_length: int = DEFAULT_MAX_LENGTH,
     batch_size: int = 8,
     seed: int = 0,
     threads: int | None = None,
