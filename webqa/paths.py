@@ -46,6 +46,15 @@ def sub_dir(name: str) -> Path:
     return path
 
 
+def cache_file(name: str) -> Path | None:
+    """A cache file's place in the data directory, or None where there is no usable
+    data directory (the cache is then built again each run)."""
+    try:
+        return data_dir() / name
+    except OSError:
+        return None
+
+
 def read_json_object(path: Path | None) -> dict[str, Any]:
     """A small JSON cache file's object: empty where there is none, or it is damaged
     (the cache is then built again)."""

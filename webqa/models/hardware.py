@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from webqa.errors import ModelError
-from webqa.paths import read_json_object, write_json_object
+from webqa.paths import cache_file, read_json_object, write_json_object
 
 PRECISIONS = ("bfloat16", "float32", "int8")
 ENV_VAR = "WEBQA_DTYPE"
@@ -382,9 +382,4 @@ def _fingerprint(cpu: CpuInfo, threads: int) -> str:
 def _cache_path(cache_dir: Path | None) -> Path | None:
     if cache_dir is not None:
         return cache_dir / CACHE_FILE
-    try:
-        from webqa.paths import data_dir
-
-        return data_dir() / CACHE_FILE
-    except OSError:  # no writable data directory: probe every time
-        return None
+    return cache_file(CACHE_FILE)  # None: no writable data directory, probe every time

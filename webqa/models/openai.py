@@ -187,7 +187,9 @@ class OpenAIPolicy(Closing):
                 elif cached := self._modes.get(key):
                     self._mode, self.mode_source = cached, "cached probe"
                 else:
-                    self._post(_plain_probe(self.model))  # a server that is down says so
+                    self._post(
+                        server_decoding.probe_body(self.model, max_tokens=4)
+                    )  # a server that is down says so
                     self._mode = server_decoding.probe(self._refusable, _content, self.model)
                     self.mode_source = "probe"
                     self._modes.put(key, self._mode)
@@ -359,15 +361,6 @@ class OpenAIPolicy(Closing):
         problem = f"answered {status}: {_server_message(response)}"
         raise_if_retryable(status, problem, response.headers)
         raise _StatusError(f"model server {self.url} {problem}", status)
-
-
-def _plain_probe(model: str) -> dict[str, Any]:
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": "Say hello."}],
-        "max_tokens": 4,
-        "temperature": 0.0,
-    }
 
 
 def _messages(chat: Chat) -> list[dict[str, str]]:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from webqa.paths import read_json_object, write_json_object
+from webqa.paths import cache_file, read_json_object, write_json_object
 
 MODES = ("grammar", "choice", "json", "nearest")
 PROBED = ("grammar", "choice", "json")  # tried in this order; nearest needs no probe
@@ -127,6 +127,19 @@ def _kind_of(command: str) -> str:
     return head
 
 
+def probe_body(
+    model: str, fields: dict[str, Any] | None = None, max_tokens: int = 16
+) -> dict[str, Any]:
+    """A probe's request: a greeting, greedy, with ``fields`` (a way to hold the reply)."""
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        **(fields or {}),
+    }
+
+
 # sends a request body; returns the reply, or None where the server refused it
 Post = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
@@ -135,14 +148,7 @@ def probe(post: Post, content: Callable[[dict[str, Any]], str], model: str) -> s
     """The first of ``PROBED`` the server behind ``post`` honours, else "nearest"
     (``content`` reads a reply's text)."""
     for mode in PROBED:
-        body = {
-            "model": model,
-            "messages": [{"role": "user", "content": "Say hello."}],
-            "max_tokens": 16,
-            "temperature": 0.0,
-            **request_fields(mode, [PROBE_TEXT]),
-        }
-        reply = post(body)
+        reply = post(probe_body(model, request_fields(mode, [PROBE_TEXT])))
         if reply is not None and reply_text(mode, content(reply)).strip() == PROBE_TEXT:
             return mode
     return "nearest"
@@ -156,14 +162,7 @@ class ModeCache:
         self._path = path
 
     def path(self) -> Path | None:
-        if self._path is not None:
-            return self._path
-        try:
-            from webqa.paths import data_dir
-
-            return data_dir() / CACHE_FILE
-        except OSError:  # no writable data directory: probe every run
-            return None
+        return self._path if self._path is not None else cache_file(CACHE_FILE)
 
     def get(self, key: str) -> str | None:
         mode = read_json_object(self.path()).get(key)
