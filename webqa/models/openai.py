@@ -181,19 +181,23 @@ class OpenAIPolicy(Closing):
         ``webqa.models.server_decoding``): forced, cached, or probed now."""
         with self._mode_lock:
             if self._mode is None:
-                key = f"{self.url}|{self.model}"
+                key = self._mode_key
                 if self.decoding != "auto":
                     self._mode, self.mode_source = self.decoding, "forced"
                 elif cached := self._modes.get(key):
                     self._mode, self.mode_source = cached, "cached probe"
                 else:
-                    self._post(
-                        server_decoding.probe_body(self.model, max_tokens=4)
-                    )  # a server that is down says so
+                    # a plain request first: a server that is down says so
+                    self._post(server_decoding.probe_body(self.model, max_tokens=4))
                     self._mode = server_decoding.probe(self._refusable, _content, self.model)
                     self.mode_source = "probe"
                     self._modes.put(key, self._mode)
             return self._mode
+
+    @property
+    def _mode_key(self) -> str:
+        """The server and model a probed way is kept for (in ``servers.json``)."""
+        return f"{self.url}|{self.model}"
 
     def served_decoding(self) -> str:
         """How this policy's listed commands were held, for --verbose."""
@@ -239,7 +243,7 @@ class OpenAIPolicy(Closing):
     def _forget_mode(self) -> None:
         with self._mode_lock:
             if self.mode_source != "forced":
-                self._modes.put(f"{self.url}|{self.model}", None)
+                self._modes.put(self._mode_key, None)
                 self._mode, self.mode_source = "nearest", "fallback"
 
     def _generate_one(self, request: GenerationRequest) -> Generation:
