@@ -93,7 +93,7 @@ def browse(
                 if opening is not None:
                     decided[e.index] = opening
                     continue
-                constraint = course.grammar(e.observation, e.temperature)
+                constraint = course.grammar(e.observation, e.temperature, e.index)
                 only = constraint.only()
                 if only is not None:
                     decided[e.index] = only

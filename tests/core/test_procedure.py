@@ -185,6 +185,27 @@ def test_the_guided_course_opens_pages_at_the_best_passage_and_shortlists_by_tem
     )
 
 
+def test_best_of_n_spreads_its_sampled_episodes_over_the_results() -> None:
+    course = Guided(facts_first).start(Q)
+    env, _ = browser(course)
+    env.reset(Q)
+    results = env.step("Search highest mountain").observation
+    for episode in (0, 1):  # greedy or sampled, the first two choose from every result
+        assert course.grammar(results, 0.4, episode).complete("Clicked on link 0")
+    assert course.grammar(results, 0.0, 2).complete("Clicked on link 0")  # greedy: never
+    spread = course.grammar(results, 0.4, 2)
+    assert not spread.allows("Clicked on link 0") and spread.complete("Clicked on link 1")
+    # the last result is never skipped, however far down the episode would start
+    assert course.grammar(results, 0.4, 7).complete("Clicked on link 1")
+    assert Guided(facts_first, spread=False).start(Q).grammar(results, 0.4, 2).complete(
+        "Clicked on link 0"
+    )
+    # once a page was opened, every result not opened yet may be
+    env.step("Clicked on link 1")
+    back = env.step("Back").observation
+    assert course.grammar(back, 0.4, 2).complete("Clicked on link 0")
+
+
 def test_a_guided_procedure_with_no_passages_or_window_is_refused() -> None:
     with pytest.raises(InputError, match="Guided: shortlist must be at least 1, got 0"):
         Guided(facts_first, shortlist=0)
