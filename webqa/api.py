@@ -123,17 +123,19 @@ def open_web(
 
 def load_reward(spec: str | RewardModel | None, policy: Policy) -> RewardModel:
     """The reward model: "grounding" (default: the grounding scorer, ``policy`` its
-    judge), a sequence-classification model's folder or id, or a ``RewardModel`` object
-    as it is."""
+    judge), a folder `webqa reward train` wrote (either architecture), a
+    sequence-classification model's folder or id, or a ``RewardModel`` object as it
+    is."""
     if spec is not None and not isinstance(spec, str):
         return spec
     if spec in (None, "", "grounding"):
         from webqa.models.grounding import GroundingScorer
 
         return GroundingScorer(judge=policy)
+    from webqa.models.feature_reward import load_features
     from webqa.models.hf_reward import HFRewardModel
 
-    return HFRewardModel(spec)
+    return load_features(spec) or HFRewardModel(spec)
 
 
 class Backends:

@@ -197,8 +197,11 @@ def test_best_of_n_spreads_its_sampled_episodes_over_the_results() -> None:
     assert not spread.allows("Clicked on link 0") and spread.complete("Clicked on link 1")
     # the last result is never skipped, however far down the episode would start
     assert course.grammar(results, 0.4, 7).complete("Clicked on link 1")
-    assert Guided(facts_first, spread=False).start(Q).grammar(results, 0.4, 2).complete(
-        "Clicked on link 0"
+    assert (
+        Guided(facts_first, spread=False)
+        .start(Q)
+        .grammar(results, 0.4, 2)
+        .complete("Clicked on link 0")
     )
     # once a page was opened, every result not opened yet may be
     env.step("Clicked on link 1")

@@ -4,7 +4,9 @@ The file is read whole first (``webqa.comparisons.read_comparisons``: a bad row 
 InputError naming the file and line, before any training); then the model trains with a
 progress bar on stderr (pairs, rate, ETA), and the report ends on stdout: a few lines,
 or one JSON object with ``--json``. The folder written is what ``--reward-model DIR``
-loads (``webqa.models.reward_train``).
+loads: a linear head over features (``--architecture features``, the default:
+``webqa.models.feature_reward``) or a fine-tuned MiniLM cross-encoder
+(``webqa.models.reward_train``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ from webqa.comparisons import read_comparisons
 from webqa.errors import InputError
 from webqa.frontend.bootstrap import add_bootstrap_parser
 from webqa.frontend.terminal import add_report_options, printable, progress_bar
+from webqa.models.feature_reward import DEFAULT_L2, train_features
 from webqa.models.reward_train import DEFAULT_LR, MAX_HOLDOUT, TrainReport, train_reward
+
+ARCHITECTURES = ("features", "cross-encoder")
+# the cross-encoder's own options, and their defaults
+CROSS_ONLY = ("base", "epochs", "batch_size", "lr", "max_length", "seed")
+EPOCHS, BATCH, MAX_LENGTH = 1, 8, 256
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def add_reward_parser(
@@ -47,10 +59,24 @@ def add_reward_parser(
         "-o", "--output", required=True, metavar="DIR", help="the folder to write (new or empty)"
     )
     train.add_argument(
+        "--architecture",
+        choices=ARCHITECTURES,
+        default="features",
+        help="features (default): a linear head over the grounding scorer's terms and a "
+        "few more, fit in seconds, for hundreds of comparisons; cross-encoder: MiniLM "
+        "fine-tuned on (question, quotes, answer), for thousands",
+    )
+    train.add_argument(
+        "--l2",
+        type=float,
+        default=DEFAULT_L2,
+        help=f"features: the weights' L2 penalty (default {DEFAULT_L2:g})",
+    )
+    train.add_argument(
         "--base",
         metavar="FOLDER",
-        help="a local model folder to start from (default: the packaged MiniLM encoder, "
-        "with a fresh scalar head)",
+        help="cross-encoder: a local model folder to start from (default: the packaged "
+        "MiniLM encoder, with a fresh scalar head)",
     )
     train.add_argument(
         "--holdout",
@@ -60,19 +86,25 @@ def add_reward_parser(
         help="share of the questions held out to measure pairwise accuracy "
         f"(0 to {MAX_HOLDOUT}; default 0.1)",
     )
-    train.add_argument("--epochs", type=int, default=1, help="passes over the data (default 1)")
-    train.add_argument("--batch-size", type=int, default=8, help="comparisons per step (default 8)")
     train.add_argument(
-        "--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR:g})"
+        "--epochs", type=int, help=f"cross-encoder: passes over the data (default {EPOCHS})"
+    )
+    train.add_argument(
+        "--batch-size", type=int, help=f"cross-encoder: comparisons per step (default {BATCH})"
+    )
+    train.add_argument(
+        "--lr", type=float, help=f"cross-encoder: peak learning rate (default {DEFAULT_LR:g})"
     )
     train.add_argument(
         "--max-length",
         type=int,
-        default=256,
-        help="tokens of quotes and answer read (default 256; longer quotes are cut)",
+        help=f"cross-encoder: tokens of quotes and answer read (default {MAX_LENGTH}; "
+        "longer quotes are cut)",
     )
     train.add_argument(
-        "--seed", type=int, default=0, help="the fresh head and the order of the pairs (default 0)"
+        "--seed",
+        type=int,
+        help="cross-encoder: the fresh head and the order of the pairs (default 0)",
     )
     add_report_options(train)
     bootstrap = add_bootstrap_parser(reward_sub)
@@ -99,27 +131,46 @@ def run_reward(
     err = err or Console(stderr=True, highlight=False, soft_wrap=True)
     if getattr(args, "reward_command", "train") != "train":
         raise InputError(f"unknown reward command {args.reward_command!r}")
+    features = args.architecture == "features"
+    if features:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in CROSS_ONLY
+            if getattr(args, name, None) is not None
+        ]
+        if given:
+            raise InputError(
+                f"{', '.join(given)}: only for --architecture cross-encoder "
+                "(the features architecture takes --l2 and --holdout)"
+            )
     comparisons = read_comparisons(args.comparisons)
     if not comparisons:
         raise InputError(f"{args.comparisons}: no comparisons in it")
     show = getattr(args, "progress", None)
-    with progress_bar("training", "pairs", err, show) as bar:
+    unit = "questions" if features else "pairs"  # the features are read a question at a time
+    with progress_bar("training", unit, err, show) as bar:
         task = bar.add_task("training", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = train_reward(
-            comparisons,
-            args.output,
-            base=args.base,
-            holdout=args.holdout,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            max_length=args.max_length,
-            seed=args.seed,
-            progress=progress,
+        report = (
+            train_features(
+                comparisons, args.output, holdout=args.holdout, l2=args.l2, progress=progress
+            )
+            if features
+            else train_reward(
+                comparisons,
+                args.output,
+                base=args.base,
+                holdout=args.holdout,
+                epochs=_or(args.epochs, EPOCHS),
+                batch_size=_or(args.batch_size, BATCH),
+                lr=_or(args.lr, DEFAULT_LR),
+                max_length=_or(args.max_length, MAX_LENGTH),
+                seed=_or(args.seed, 0),
+                progress=progress,
+            )
         )
     if getattr(args, "json", False):
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -148,11 +199,18 @@ def summary(report: TrainReport) -> list[str]:
         f"({report.pairs_per_second:.2f} pairs/s); train loss "
         f"{report.train_loss_start:.3f} -> {report.train_loss:.3f}",
     ]
+    start = "untrained"
+    if report.base.startswith("features"):
+        start = "the grounding scorer"
+        lines[1] = (
+            f"fit in {report.seconds:.1f} s; train loss {report.train_loss_start:.3f} -> "
+            f"{report.train_loss:.3f}"
+        )
     if report.heldout_accuracy is None:
         lines.append(f"held-out accuracy {report.heldout_note}")
     else:
         lines.append(
-            f"held-out accuracy {accuracy(report.heldout_accuracy_start)} untrained -> "
+            f"held-out accuracy {accuracy(report.heldout_accuracy_start)} {start} -> "
             f"{accuracy(report.heldout_accuracy)} on {report.heldout_scored} non-tie pairs "
             f"(loss {report.heldout_loss_start:.3f} -> {report.heldout_loss:.3f})"
         )

@@ -162,8 +162,8 @@ def model_pairs(comparisons: Sequence[Comparison]) -> tuple[list[Pair], int]:
     out: list[Pair] = []
     skipped = 0
     for c, p in pairs(comparisons):
-        first = (format_context(c.question, _with_domains(c.quotes_0)), c.answer_0.strip())
-        second = (format_context(c.question, _with_domains(c.quotes_1)), c.answer_1.strip())
+        first = (format_context(c.question, with_domains(c.quotes_0)), c.answer_0.strip())
+        second = (format_context(c.question, with_domains(c.quotes_1)), c.answer_1.strip())
         if first == second:
             skipped += 1
             continue
@@ -171,7 +171,9 @@ def model_pairs(comparisons: Sequence[Comparison]) -> tuple[list[Pair], int]:
     return out, skipped
 
 
-def _with_domains(quotes: Sequence[Quote]) -> list[Quote]:
+def with_domains(quotes: Sequence[Quote]) -> list[Quote]:
+    """``quotes``, each with its domain taken from its URL where it has none (a quote
+    read from a comparisons file)."""
     return [q if q.domain else Quote(q.title, q.url, _domain(q.url), q.text) for q in quotes]
 
 

@@ -47,9 +47,9 @@ class Output:
             )
 
     def save(self, model: Any, tokenizer: Any, target: Path, record: dict[str, Any]) -> None:
-        """Write the folder beside ``target`` under a temporary name, then rename it into
-        place (an earlier one there is moved aside first, then removed; on any failure
-        it is put back)."""
+        """Write the folder (``model`` and ``tokenizer``, unless None, and the record)
+        beside ``target`` under a temporary name, then rename it into place (an earlier
+        one there is moved aside first, then removed; on any failure it is put back)."""
         parent = target.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -58,9 +58,10 @@ class Output:
             raise StorageError(f"{target}: cannot write: {os_reason(exc)}") from None
         old: Path | None = None
         try:
-            with quiet():
-                model.save_pretrained(partial)
-                tokenizer.save_pretrained(partial)
+            if model is not None:  # None: the record is the whole folder
+                with quiet():
+                    model.save_pretrained(partial)
+                    tokenizer.save_pretrained(partial)
             text = json.dumps(record, indent=2) + "\n"
             (partial / self.record).write_text(text, encoding="utf-8")
             os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from other users
