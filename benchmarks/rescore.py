@@ -6,7 +6,9 @@ and prints one JSON object: for the reward model the run used (its ``score``) an
 ``--reward-model`` (a folder ``webqa reward train`` wrote, or any reward model
 ``webqa ask --reward-model`` takes), the accuracy of the candidate each picks, how often
 it picks a right one where one exists, the greedy candidate's accuracy (candidate 0:
-n=1), and the oracle (some candidate right). ``--first K`` uses only each question's
+n=1), and the oracle (some candidate right); each reward model's pick both as its
+argmax and as the agent picks ("as_agent": the greedy candidate's score raised by
+``AgentConfig.greedy_prior`` first). ``--first K`` uses only each question's
 first K candidates (best-of-4 from a best-of-8 run).
 
     python benchmarks/rescore.py dev_n8.jsonl --reward-model /tmp/rm --first 4
@@ -44,6 +46,9 @@ def main() -> None:
     ap.add_argument("--reward-model", help="a reward model folder (webqa reward train)")
     ap.add_argument("--first", type=int, default=0, help="only each question's first K")
     args = ap.parse_args()
+    from webqa.agent import AgentConfig
+
+    prior = AgentConfig().greedy_prior
     rows = [json.loads(line) for line in open(args.details, encoding="utf-8") if line.strip()]
     rows = [r for r in rows if r.get("candidates")]
     if not rows:
@@ -54,6 +59,13 @@ def main() -> None:
 
     def best(scores: list[float | None]) -> int:
         return max(range(len(scores)), key=lambda i: (scores[i] is not None, scores[i] or 0.0))
+
+    def as_agent(scores: list[float | None]) -> int:
+        """The agent's pick: candidate 0 (greedy) gets the greedy prior (AgentConfig)."""
+        boosted = list(scores)
+        if boosted and boosted[0] is not None:
+            boosted[0] += prior
+        return best(boosted)
 
     report: dict = {
         "machine": machine_report(),
@@ -67,13 +79,17 @@ def main() -> None:
         "run_reward_argmax": pick_rate(
             rows, [best([c["score"] for c in r["candidates"]]) for r in rows]
         ),
+        "greedy_prior": prior,
+        "run_reward_as_agent": pick_rate(
+            rows, [as_agent([c["score"] for c in r["candidates"]]) for r in rows]
+        ),
     }
     if args.reward_model:
         from webqa import api
 
         model = api.load_reward(args.reward_model, policy=None)  # type: ignore[arg-type]
         started = time.perf_counter()
-        picks = []
+        scores: list[list[float]] = []
         for r in rows:
             answers = [
                 (
@@ -82,10 +98,11 @@ def main() -> None:
                 )
                 for c in r["candidates"]
             ]
-            picks.append(best(list(model.score(r["question"], answers))))
+            scores.append(list(model.score(r["question"], answers)))
         report["trained_reward"] = {
             "model": model.name,
-            **pick_rate(rows, picks),
+            **pick_rate(rows, [best(list(s)) for s in scores]),
+            "as_agent": pick_rate(rows, [as_agent(list(s)) for s in scores]),
             "seconds": round(time.perf_counter() - started, 1),
         }
     print(json.dumps(report, indent=2))
