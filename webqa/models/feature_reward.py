@@ -84,6 +84,10 @@ FEATURES = (
     "number_asked_given",
     "number_asked_missing",
     "answer_words",
+    "declined_question_covered",
+    "declined_names_covered",
+    "relation_covered",
+    "declined_relation_covered",
 )
 NEAR_WORDS = 8  # answer words this many words from a question word in a quote count as near
 _WORD = re.compile(r"\w+")
@@ -112,6 +116,9 @@ def features(
     names_missing = unnamed(question, quotes) if quotes else []
     named = names(question)
     names_covered = 1.0 - len(names_missing) / len(named) if named else 1.0
+    # what the question asks of what it names ("highest point", "hospital", "born")
+    relation = asked - keywords(" ".join(named)) or asked
+    related = len(meets(relation, said)) / len(relation) if relation else 0.0
     news = new_keywords(question, answer)
     quoted_news = meets(news, said)
     news_quoted = len(quoted_news) / len(news) if news else 0.0
@@ -128,11 +135,17 @@ def features(
         0.0 if declined else covered,
         0.0 if declined else names_covered,
         0.0 if declined else news_quoted,
-        0.0 if declined else _nearness(asked, quoted_news, quotes),
+        0.0 if declined else _nearness(relation, quoted_news, quotes),
         float(not declined and not news),
         float(not declined and wants_number and has_number),
         float(not declined and wants_number and not has_number),
         0.0 if declined else math.log1p(words),
+        # a decline is right where the quotes miss what the question asks: these carry
+        # the quotes' cover into a decline's reward (a linear head cannot cross them)
+        covered if declined else 0.0,
+        names_covered if declined else 0.0,
+        0.0 if declined else related,
+        related if declined else 0.0,
     ]
 
 
