@@ -203,12 +203,13 @@ class Guided:
     # highest peak of Cameroon?") is left for the results (its only command is Back), for
     # at most this many pages; the next page opened is read whatever it names.
     pass_over: int = 2
-    # best-of-n spreads its sampled episodes over the results: episode i's first page is
-    # not one of the first i // 2 results (episodes 0 and 1 choose from all of them, 2
-    # and 3 skip the first, ...; at least one result is always left). The 0.5B opened
-    # the first result in 171 of 173 questions, sampled or not, so without this every
-    # candidate read the same page; the page holding the answer was the second result
-    # for 13 of 139 generated dev questions and 5 of 38 dev questions.
+    # best-of-n spreads its sampled episodes over the results: half of them (episodes 2
+    # and 3 of every 4) do not open the first result first. The 0.5B opened the first
+    # result in 171 of 173 questions, sampled or not, so without this every candidate
+    # read the same page; the page holding the answer was the second or third result for
+    # 13 of 139 generated dev questions (the first for 126). Skipping the first i // 2
+    # results instead sent 6 of 8 episodes off the first result, where more samples of
+    # it would have found answers the greedy one missed.
     spread: bool = True
 
     name: ClassVar[str] = "guided"
@@ -300,7 +301,7 @@ class GuidedCourse:
         if observation.page is not None and is_search_page(observation.page):
             self._results = max(self._results, len(observation.page.links))
             if temperature > 0 and self.procedure.spread and observation.pages_opened == 0:
-                skip = episode // 2
+                skip = 1 if episode % 4 >= 2 else 0
         leave = self._passes_over(observation)
         return guided_grammar(
             observation, passages, explore=self.procedure.explore, leave=leave, skip=skip

@@ -195,8 +195,8 @@ def test_best_of_n_spreads_its_sampled_episodes_over_the_results() -> None:
     assert course.grammar(results, 0.0, 2).complete("Clicked on link 0")  # greedy: never
     spread = course.grammar(results, 0.4, 2)
     assert not spread.allows("Clicked on link 0") and spread.complete("Clicked on link 1")
-    # the last result is never skipped, however far down the episode would start
-    assert course.grammar(results, 0.4, 7).complete("Clicked on link 1")
+    assert course.grammar(results, 0.4, 4).complete("Clicked on link 0")  # every 4: 2 and 3
+    assert not course.grammar(results, 0.4, 7).allows("Clicked on link 0")
     assert (
         Guided(facts_first, spread=False)
         .start(Q)
