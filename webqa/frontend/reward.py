@@ -203,7 +203,7 @@ def summary(report: TrainReport) -> list[str]:
     if report.base.startswith("features"):
         start = "the grounding scorer"
         lines[1] = (
-            f"fit in {report.seconds:.1f} s; train loss {report.train_loss_start:.3f} -> "
+            f"fit in {report.seconds:.2f} s; train loss {report.train_loss_start:.3f} -> "
             f"{report.train_loss:.3f}"
         )
     if report.heldout_accuracy is None:
