@@ -203,6 +203,15 @@ def test_best_of_n_spreads_its_sampled_episodes_over_the_results() -> None:
         .grammar(results, 0.4, 2)
         .complete("Clicked on link 0")
     )
+    # a single result is opened whatever the episode
+    lone = FakeWeb(
+        [Document(K2, "K2", "K2 is 8,611 m high.", "text/plain")],
+        {"second highest": [SearchResult("K2", K2, "Second highest.")]},
+    )
+    alone = BrowserEnv(lone, window_lines=course.window_lines)
+    alone.reset(Q)
+    one = alone.step("Search second highest").observation
+    assert course.grammar(one, 0.4, 2).complete("Clicked on link 0")
     # once a page was opened, every result not opened yet may be
     env.step("Clicked on link 1")
     back = env.step("Back").observation
