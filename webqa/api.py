@@ -123,18 +123,21 @@ def open_web(
 
 def load_reward(spec: str | RewardModel | None, policy: Policy) -> RewardModel:
     """The reward model: "grounding" (default: the grounding scorer, ``policy`` its
-    judge), a folder `webqa reward train` wrote (either architecture), a
-    sequence-classification model's folder or id, or a ``RewardModel`` object as it
-    is."""
+    judge), "bootstrap" (the feature reward model that ships with webqa, trained on
+    comparisons bootstrapped from its corpus), a folder `webqa reward train` wrote
+    (either architecture), a sequence-classification model's folder or id, or a
+    ``RewardModel`` object as it is."""
     if spec is not None and not isinstance(spec, str):
         return spec
     if spec in (None, "", "grounding"):
         from webqa.models.grounding import GroundingScorer
 
         return GroundingScorer(judge=policy)
-    from webqa.models.feature_reward import load_features
+    from webqa.models.feature_reward import PACKAGED, load_features, packaged
     from webqa.models.hf_reward import HFRewardModel
 
+    if spec == PACKAGED:
+        return packaged()
     return load_features(spec) or HFRewardModel(spec)
 
 

@@ -79,7 +79,11 @@ def _model_options(p: argparse.ArgumentParser) -> None:
         "choice (vLLM), json (a JSON schema), nearest (any server: the listed command "
         "nearest its reply); default auto: probed once per server",
     )
-    p.add_argument("--reward-model", help='"grounding" (default) or a reward model id/folder')
+    p.add_argument(
+        "--reward-model",
+        help='"grounding" (default), "bootstrap" (the trained reward model webqa ships) or '
+        "a folder `webqa reward train` wrote, or a Hugging Face reward model id/folder",
+    )
     p.add_argument(
         "--temperature",
         type=float,

@@ -20,6 +20,7 @@ from webqa.frontend.reward import add_reward_parser, run_reward
 from webqa.models.feature_reward import (
     FEATURES,
     KIND,
+    PACKAGED_FILE,
     FeatureRewardModel,
     Head,
     feature_matrix,
@@ -152,3 +153,18 @@ def test_a_comparison_with_no_answer_text_is_still_read(tmp_path: Path) -> None:
     empty = Comparison(Q, (BURKINA,), "", (BURKINA,), "Tena Kourou [1].", -1.0)
     report = train_features([empty, *learnable(12)], tmp_path / "rm", holdout=0.0)
     assert report.train_pairs == 13 and report.heldout_note == "not measured: --holdout 0"
+
+
+def test_the_packaged_reward_model_loads_by_name_and_prefers_a_quoted_answer() -> None:
+    reward = api.load_reward("bootstrap", policy=None)  # type: ignore[arg-type]
+    assert isinstance(reward, FeatureRewardModel) and reward.name == "features:bootstrap"
+    record = json.loads(PACKAGED_FILE.read_text())
+    assert record["kind"] == KIND and record["report"]["heldout_accuracy"] > 0.6
+    right, made_up = reward.score(
+        Q,
+        [
+            ((BURKINA,), "The highest point in Burkina Faso is Tena Kourou [1]."),
+            ((BURKINA,), "The highest point in Burkina Faso is Mount Sindou [1]."),
+        ],
+    )
+    assert right > made_up

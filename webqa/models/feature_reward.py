@@ -438,6 +438,24 @@ def _logsigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
+PACKAGED = "bootstrap"  # `--reward-model bootstrap`: the head that ships with webqa
+PACKAGED_FILE = Path(__file__).with_name("bootstrap_reward.json")
+
+
+def packaged() -> FeatureRewardModel:
+    """The feature reward model that ships with webqa (``PACKAGED_FILE``): fit by `webqa
+    reward train` on the comparisons `webqa reward bootstrap` made from
+    benchmarks/questions/corpus_train.jsonl with qwen-0.5b (its record says how many and
+    how well it ranked held-out pairs)."""
+    import json
+
+    try:
+        record = json.loads(PACKAGED_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"the packaged reward model {PACKAGED_FILE}: {exc}") from None
+    return FeatureRewardModel(PACKAGED, record)
+
+
 def load_features(spec: str | Path) -> FeatureRewardModel | None:
     """The feature reward model in folder ``spec``, or None where ``spec`` is not a
     folder `webqa reward train --architecture features` wrote."""
