@@ -160,6 +160,10 @@ def main() -> None:
     ap.add_argument("--max-actions", type=int, default=20)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument(
+        "--reward-model",
+        help="best-of-n's reward model, as `webqa ask --reward-model` (default: webqa's)",
+    )
+    ap.add_argument(
         "--temperature",
         type=float,
         default=None,
@@ -211,7 +215,7 @@ def main() -> None:
         )
     except WebQAError as exc:
         sys.exit(f"quality: {exc}")
-    reward = api.load_reward("grounding", policy) if args.n > 1 else None
+    reward = api.load_reward(args.reward_model, policy) if args.n > 1 else None
     judge = GroundingScorer.default(policy)
     # the procedure `webqa ask` browses with (guided locally and for a small served model)
     procedure = (
@@ -343,6 +347,7 @@ def main() -> None:
         "machine": machine_report(),
         "precision": precision_report(policy),  # None: a model behind --api-base
         "browsing": None if procedure is None else procedure.name,
+        "reward_model": None if reward is None else reward.name,
         # how a served model's guided commands were held (None: a local model)
         "server_decoding": policy.served_decoding() if hasattr(policy, "served_decoding") else None,
         "repeated_commands": sum(r.get("repeated_commands", 0) for r in rows),

@@ -122,22 +122,27 @@ def open_web(
 
 
 def load_reward(spec: str | RewardModel | None, policy: Policy) -> RewardModel:
-    """The reward model: "grounding" (default: the grounding scorer, ``policy`` its
-    judge), "bootstrap" (the feature reward model that ships with webqa, trained on
-    comparisons bootstrapped from its corpus), a folder `webqa reward train` wrote
-    (either architecture), a sequence-classification model's folder or id, or a
-    ``RewardModel`` object as it is."""
+    """The reward model: "grounding" (the grounding scorer, ``policy`` its judge),
+    "bootstrap" (the feature reward model that ships with webqa, trained on comparisons
+    bootstrapped from its corpus), a folder `webqa reward train` wrote (either
+    architecture), a sequence-classification model's folder or id, or a ``RewardModel``
+    object as it is. The default (None or ""): "bootstrap" for a local policy (it was fit
+    on a small local model's candidates and picked better than the grounding scorer for
+    it: see the README's Measured), "grounding" for a model behind a server."""
     if spec is not None and not isinstance(spec, str):
         return spec
-    if spec in (None, "", "grounding"):
+    from webqa.models.feature_reward import PACKAGED, load_features, packaged
+
+    if not spec:
+        spec = "grounding" if _served(policy, None) else PACKAGED
+    if spec == "grounding":
         from webqa.models.grounding import GroundingScorer
 
         return GroundingScorer(judge=policy)
-    from webqa.models.feature_reward import PACKAGED, load_features, packaged
-    from webqa.models.hf_reward import HFRewardModel
-
     if spec == PACKAGED:
         return packaged()
+    from webqa.models.hf_reward import HFRewardModel
+
     return load_features(spec) or HFRewardModel(spec)
 
 
@@ -195,13 +200,14 @@ def _policy(
 
 
 def _served(policy: Policy, api_base: str | None) -> bool:
-    """Whether ``policy`` is a model behind a server (no constrained decoding there, so
-    it browses on the plain command set rather than the guided grammar)."""
+    """Whether ``policy`` (or the policy a ``BatchingPolicy`` merges calls for) is a
+    model behind a server (no constrained decoding there, so it browses on the plain
+    command set rather than the guided grammar)."""
     if api_base:
         return True
     from webqa.models.openai import OpenAIPolicy
 
-    return isinstance(policy, OpenAIPolicy)
+    return isinstance(getattr(policy, "policy", policy), OpenAIPolicy)
 
 
 def answer(

@@ -81,8 +81,9 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--reward-model",
-        help='"grounding" (default), "bootstrap" (the trained reward model webqa ships) or '
-        "a folder `webqa reward train` wrote, or a Hugging Face reward model id/folder",
+        help='"bootstrap" (the trained reward model webqa ships; the default for a local '
+        'model), "grounding" (the default behind --api-base), a folder `webqa reward '
+        "train` wrote, or a Hugging Face reward model id/folder",
     )
     p.add_argument(
         "--temperature",

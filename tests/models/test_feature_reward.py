@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fakes import FakePolicy
 from webqa import api
 from webqa.comparisons import Comparison, write_comparisons
 from webqa.errors import InputError, ModelError
 from webqa.frontend.reward import add_reward_parser, run_reward
+from webqa.models.batching import BatchingPolicy
 from webqa.models.feature_reward import (
     FEATURES,
     KIND,
@@ -28,6 +30,7 @@ from webqa.models.feature_reward import (
     train_features,
 )
 from webqa.models.grounding import GroundingScorer
+from webqa.models.openai import OpenAIPolicy
 from webqa.models.reward_train import REPORT_FILE, heldout_side
 from webqa.values import Quote
 
@@ -168,3 +171,13 @@ def test_the_packaged_reward_model_loads_by_name_and_prefers_a_quoted_answer() -
         ],
     )
     assert right > made_up
+
+
+def test_the_default_reward_model_is_the_packaged_one_for_a_local_policy() -> None:
+    local = FakePolicy()
+    assert isinstance(api.load_reward(None, local), FeatureRewardModel)
+    served = OpenAIPolicy("qwen", api_base="http://127.0.0.1:9/v1")
+    for policy in (served, BatchingPolicy(served)):
+        chosen = api.load_reward(None, policy)
+        assert isinstance(chosen, GroundingScorer) and chosen.judge is policy
+    assert isinstance(api.load_reward("grounding", local), GroundingScorer)

@@ -304,4 +304,6 @@ def test_the_default_scorer_shares_the_passage_ranker_s_embedder() -> None:
     from webqa.models.embed import shared_embedder
 
     assert GroundingScorer().embedder is shared_embedder()  # one MiniLM a process, not two
-    assert api.load_reward(None, word_judge({})).embedder is shared_embedder()
+    assert api.load_reward("grounding", word_judge({})).embedder is shared_embedder()
+    packaged = api.load_reward(None, word_judge({}))  # a local policy's default
+    assert packaged._grounding().embedder is shared_embedder()  # type: ignore[attr-defined]
