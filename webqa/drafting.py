@@ -26,7 +26,6 @@ from webqa.answering import (
     format_quotes,
     references,
     ungrounded,
-    unnamed,
 )
 from webqa.browsing import Episode
 from webqa.models.base import GenerationRequest, Message, Policy
@@ -37,6 +36,7 @@ from webqa.text import (
     sentence_ends,
     split_sentences,
     strip_think,
+    unnamed,
 )
 from webqa.values import Candidate, Event, EventSink, Quote, Reference
 

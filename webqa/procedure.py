@@ -42,14 +42,14 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from webqa import prompting
-from webqa.answering import format_quotes, unnamed
+from webqa.answering import format_quotes
 from webqa.browser.commands import MAX_TEXT_CHARS, CommandConstraint
 from webqa.browser.env import Observation
 from webqa.browser.page import Page, is_search_page, normalize, plain_line
 from webqa.errors import InputError
 from webqa.models.base import Chat, Message
 from webqa.shortlist import PassageRanker, Passages, Shortlister
-from webqa.text import STOP_WORDS
+from webqa.text import STOP_WORDS, unnamed
 from webqa.values import BROWSING, Quote
 
 # Greedy episodes quote from the best passage; sampled ones choose among the best
@@ -199,7 +199,7 @@ class Guided:
     # quotes, those holding the answer scored 0.39-0.51, the rest 0.31-0.49
     judge_threshold: float = 0.4
     # A page opened before anything was quoted that never names what the question names
-    # (``answering.unnamed`` over its title and text: "Mount Olympus" for "Which is the
+    # (``text.unnamed`` over its title and text: "Mount Olympus" for "Which is the
     # highest peak of Cameroon?") is left for the results (its only command is Back), for
     # at most this many pages; the next page opened is read whatever it names.
     pass_over: int = 2

@@ -17,6 +17,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 
 import tantivy
 
+from webqa.values import Quote
+
 # One citation mark: [3], [1, 2], [1; 4], [2-4] / [2–4] (a range, at most 20 wide).
 _NUMBER = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
 CITATION_RE = re.compile(rf"\[\s*({_NUMBER}(?:\s*[,;]\s*{_NUMBER})*)\s*\]")
@@ -309,3 +311,42 @@ def keyword_overlap(question: str, texts: Sequence[str]) -> list[float]:
     if total <= 0:
         return [0.0] * len(texts)
     return [sum(w for k, w in weight.items() if k in bag) / total for bag in bags]
+
+
+# -- what a question names, and what quotes say ------------------------------------
+
+
+def names(question: str) -> list[str]:
+    """The names ``question`` gives: its capitalised words of three letters or more,
+    not stop words, past the first word of their sentence ("Give the year." gives
+    none), each once. A question written all in capitals gives none."""
+    if question.isupper():
+        return []
+    found: list[str] = []
+    for sentence in split_sentences(question):
+        for word in _WORD.findall(sentence)[1:]:
+            if word[:1].isupper() and len(word) > 2 and word.lower() not in STOP_WORDS:
+                if word not in found:
+                    found.append(word)
+    return found
+
+
+def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:
+    """The ``names`` of ``question`` that no quote names, in its text or its page's
+    title: quotes about a Yuzuru Hanyu do not answer a question about a Yuzuru
+    Kurosawa."""
+    have = said_by(quotes, site=True)
+    return [n for n in names(question) if not meets([stem(n.lower())], have)]
+
+
+def said_by(quotes: Sequence[Quote], *, site: bool = False) -> set[str]:
+    """The keywords ``quotes`` say: each one's text and its page's title, which the
+    answer prompt shows with it (a page about Bratislava that says "Capital and largest
+    city of Slovakia" says that Bratislava is the capital), less a site's name after it
+    ("- The World Factbook": naming the source is not an answer) unless ``site`` (a
+    question that names the site is answered from its pages)."""
+
+    def title(q: Quote) -> str:
+        return q.title if site else core_title(q.title)
+
+    return set().union(set(), *(keywords(f"{title(q)} {q.text}") for q in quotes))

@@ -81,7 +81,7 @@ def test_a_quote_says_its_page_title_but_not_the_site_name() -> None:
 
 
 def test_the_names_a_question_gives_must_be_named_by_its_quotes() -> None:
-    from webqa.answering import unnamed
+    from webqa.text import unnamed
 
     hanyu = [Quote("Yuzuru Hanyu", "zim://c/wiki/Y", "c", "Japanese figure skater (born 1994)")]
     asked = "When was the Japanese figure skater Yuzuru Kurosawa born? Give the year."
@@ -94,7 +94,8 @@ def test_the_names_a_question_gives_must_be_named_by_its_quotes() -> None:
 
 
 def test_a_country_and_its_people_are_one_name_to_the_grounding_check() -> None:
-    from webqa.answering import ungrounded, unnamed
+    from webqa.answering import ungrounded
+    from webqa.text import unnamed
 
     quote = [Quote("Islamabad", "zim://c/I", "c", "administered by the Pakistani government")]
     question = "Islamabad is the capital of which country?"

@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 
-from webqa.answering import names, unnamed
 from webqa.comparisons import Comparison, pairs
 from webqa.errors import InputError, ModelError
 from webqa.models.base import Scorable
@@ -59,10 +58,12 @@ from webqa.text import (
     is_decline,
     keywords,
     meets,
+    names,
     new_keywords,
     remove_citations,
     split_sentences,
     stem,
+    unnamed,
 )
 from webqa.values import Quote
 
