@@ -46,11 +46,10 @@ from webqa.models.base import Scorable
 from webqa.models.grounding import GroundingDetails, GroundingScorer
 from webqa.models.reward_train import (
     MAX_HOLDOUT,
-    MIN_HELDOUT_QUESTIONS,
     OUTPUT,
     Progress,
     TrainReport,
-    heldout_side,
+    split,
     with_domains,
 )
 from webqa.models.trained import REWARD_RECORD
@@ -284,6 +283,21 @@ def elapsed(started: float) -> float:
     return round(time.perf_counter() - started, 3)
 
 
+@dataclass(frozen=True)
+class _Item:
+    """One comparison as the features read it: two (quotes, answer) and p, the
+    probability that the first is the better."""
+
+    question: str
+    first: Scorable
+    second: Scorable
+    p: float
+
+    @property
+    def tie(self) -> bool:
+        return self.p == 0.5
+
+
 def train_features(
     comparisons: Sequence[Comparison],
     out_dir: str | Path,
@@ -308,7 +322,7 @@ def train_features(
         raise InputError("no comparisons to train on")
     target = Path(out_dir)
     OUTPUT.check(target)
-    items: list[tuple[str, Scorable, Scorable, float]] = []
+    items: list[_Item] = []
     skipped = 0
     for c, chance in pairs(comparisons):
         one = (tuple(with_domains(c.quotes_0)), c.answer_0.strip())
@@ -316,37 +330,38 @@ def train_features(
         if one == other:
             skipped += 1
             continue
-        items.append((c.question, one, other, chance))
+        items.append(_Item(c.question, one, other, chance))
     if not items:
         raise InputError(
             f"nothing to train on: all {skipped} comparisons have the same text for both answers"
         )
+    train, held, note = split(items, holdout)
     rows = _features_of(items, progress)
-    first = np.asarray([rows[(x[0], x[1])] for x in items])
-    second = np.asarray([rows[(x[0], x[2])] for x in items])
-    p = np.asarray([x[3] for x in items], dtype=np.float64)
-    held = np.asarray([heldout_side(x[0], holdout) for x in items], dtype=bool)
-    note = _split_note(items, held, holdout)
-    if note.startswith("not measured") and "ties" not in note:
-        held[:] = False
+
+    def arrays(xs: Sequence[_Item]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        width = len(FEATURES)
+        first = np.asarray([rows[(x.question, x.first)] for x in xs]).reshape(len(xs), width)
+        second = np.asarray([rows[(x.question, x.second)] for x in xs]).reshape(len(xs), width)
+        return first, second, np.asarray([x.p for x in xs], dtype=np.float64)
+
+    first, second, p = arrays(train)
+    held_first, held_second, held_p = arrays(held)
     fit_started = time.perf_counter()
-    head, train_loss = fit(first[~held], second[~held], p[~held], l2=l2)
+    head, train_loss = fit(first, second, p, l2=l2)
     seconds = time.perf_counter() - fit_started
     grounding = FEATURES.index("grounding")
-    before = _evaluate(first[held, grounding], second[held, grounding], p[held])
-    after = _evaluate(head(first[held]), head(second[held]), p[held])
-    train_questions = {x[0] for x, h in zip(items, held, strict=True) if not h}
-    heldout_questions = {x[0] for x, h in zip(items, held, strict=True) if h}
+    before = _evaluate(held_first[:, grounding], held_second[:, grounding], held_p)
+    after = _evaluate(head(held_first), head(held_second), held_p)
     report = TrainReport(
         base=BASE,
         out_dir=str(target),
         comparisons=len(comparisons),
         skipped_identical=skipped,
-        train_pairs=int((~held).sum()),
-        heldout_pairs=int(held.sum()),
-        train_questions=len(train_questions),
-        heldout_questions=len(heldout_questions),
-        ties=int((p == 0.5).sum()),
+        train_pairs=len(train),
+        heldout_pairs=len(held),
+        train_questions=len({x.question for x in train}),
+        heldout_questions=len({x.question for x in held}),
+        ties=sum(x.tie for x in train) + sum(x.tie for x in held),
         heldout_scored=after.scored,
         heldout_accuracy_start=before.accuracy,
         heldout_accuracy=after.accuracy,
@@ -359,7 +374,7 @@ def train_features(
         train_loss=round(train_loss, 4),
         loss_curve=[round(math.log(2), 4), round(train_loss, 4)],
         seconds=round(seconds, 3),
-        pairs_per_second=round(int((~held).sum()) / seconds, 3) if seconds > 0 else 0.0,
+        pairs_per_second=round(len(train) / seconds, 3) if seconds > 0 else 0.0,
         total_seconds=elapsed(started),
     )
     record = {
@@ -377,13 +392,13 @@ def train_features(
 
 
 def _features_of(
-    items: Sequence[tuple[str, Scorable, Scorable, float]], progress: Progress | None
+    items: Sequence[_Item], progress: Progress | None
 ) -> dict[tuple[str, Scorable], np.ndarray]:
     """Every distinct answer's features, the answers of one question read together."""
     by_question: dict[str, list[Scorable]] = {}
-    for question, a, b, _ in items:
-        answers = by_question.setdefault(question, [])
-        for x in (a, b):
+    for item in items:
+        answers = by_question.setdefault(item.question, [])
+        for x in (item.first, item.second):
             if x not in answers:
                 answers.append(x)
     scorer = GroundingScorer()
@@ -394,25 +409,6 @@ def _features_of(
         if progress is not None:
             progress(done, len(by_question))
     return out
-
-
-def _split_note(
-    items: Sequence[tuple[str, Scorable, Scorable, float]], held: np.ndarray, holdout: float
-) -> str:
-    """Why held-out accuracy is not measured ("" where it is), as the cross-encoder says."""
-    if holdout <= 0:
-        return "not measured: --holdout 0"
-    questions = len({x[0] for x, h in zip(items, held, strict=True) if h})
-    if questions < MIN_HELDOUT_QUESTIONS:
-        return (
-            f"not measured: {questions} question(s) fell in the held-out share "
-            f"(at least {MIN_HELDOUT_QUESTIONS} needed); trained on all"
-        )
-    if held.all():
-        return "not measured: every question fell in the held-out share"
-    if not any(x[3] != 0.5 for x, h in zip(items, held, strict=True) if h):
-        return "not measured: the held-out pairs are all ties"
-    return ""
 
 
 @dataclass(frozen=True)

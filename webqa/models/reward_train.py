@@ -55,7 +55,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from webqa.comparisons import Comparison, pairs
 from webqa.errors import InputError, ModelError
@@ -184,9 +184,23 @@ def _domain(url: str) -> str:
         return ""
 
 
-def split(items: Sequence[Pair], holdout: float) -> tuple[list[Pair], list[Pair], str]:
+class Splittable(Protocol):
+    """A pair as ``split`` sees it: its question and whether it is a tie."""
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def tie(self) -> bool: ...
+
+
+P = TypeVar("P", bound=Splittable)
+
+
+def split(items: Sequence[P], holdout: float) -> tuple[list[P], list[P], str]:
     """(train, held out, note): by ``heldout_side``. Fewer than two held-out questions,
-    or none left to train on, and everything trains; the note says so."""
+    or none left to train on, and everything trains; the note says so. (Both reward
+    architectures split this way.)"""
     if holdout <= 0:
         return list(items), [], "not measured: --holdout 0"
     train = [x for x in items if not heldout_side(x.question, holdout)]
