@@ -47,9 +47,11 @@ from webqa.models.grounding import GroundingDetails, GroundingScorer
 from webqa.models.reward_train import (
     MAX_HOLDOUT,
     OUTPUT,
+    Eval,
     Progress,
     TrainReport,
     split,
+    split_fields,
     with_domains,
 )
 from webqa.models.trained import REWARD_RECORD
@@ -355,19 +357,7 @@ def train_features(
     report = TrainReport(
         base=BASE,
         out_dir=str(target),
-        comparisons=len(comparisons),
-        skipped_identical=skipped,
-        train_pairs=len(train),
-        heldout_pairs=len(held),
-        train_questions=len({x.question for x in train}),
-        heldout_questions=len({x.question for x in held}),
-        ties=sum(x.tie for x in train) + sum(x.tie for x in held),
-        heldout_scored=after.scored,
-        heldout_accuracy_start=before.accuracy,
-        heldout_accuracy=after.accuracy,
-        heldout_loss_start=before.loss,
-        heldout_loss=after.loss,
-        heldout_note=note,
+        **split_fields(len(comparisons), skipped, train, held, note, before, after),
         epochs=1,
         steps=1,
         train_loss_start=round(math.log(2), 4),  # every weight 0: every margin 0
@@ -411,24 +401,17 @@ def _features_of(
     return out
 
 
-@dataclass(frozen=True)
-class _Eval:
-    accuracy: float | None
-    loss: float | None
-    scored: int
-
-
-def _evaluate(first: np.ndarray, second: np.ndarray, p: np.ndarray) -> _Eval:
+def _evaluate(first: np.ndarray, second: np.ndarray, p: np.ndarray) -> Eval:
     """Pairwise accuracy over the non-tie pairs (strictly above) and the mean loss."""
     if len(p) == 0:
-        return _Eval(None, None, 0)
+        return Eval(None, None, 0)
     margin = first - second
     loss = -(p * _logsigmoid(margin) + (1 - p) * _logsigmoid(-margin)).mean()
     decided = p != 0.5
     scored = int(decided.sum())
     right = ((margin > 0) == (p > 0.5)) & (margin != 0) & decided
     accuracy = round(float(right.sum()) / scored, 4) if scored else None
-    return _Eval(accuracy, round(float(loss), 4), scored)
+    return Eval(accuracy, round(float(loss), 4), scored)
 
 
 def _logsigmoid(x: np.ndarray) -> np.ndarray:

@@ -295,19 +295,7 @@ def train_reward(
     report = TrainReport(
         base=str(folder),
         out_dir=str(target),
-        comparisons=len(comparisons),
-        skipped_identical=skipped,
-        train_pairs=len(train),
-        heldout_pairs=len(held),
-        train_questions=len({x.question for x in train}),
-        heldout_questions=len({x.question for x in held}),
-        ties=sum(x.tie for x in train) + sum(x.tie for x in held),
-        heldout_scored=after.scored,
-        heldout_accuracy_start=before.accuracy,
-        heldout_accuracy=after.accuracy,
-        heldout_loss_start=before.loss,
-        heldout_loss=after.loss,
-        heldout_note=note,
+        **split_fields(len(comparisons), skipped, train, held, note, before, after),
         epochs=epochs,
         steps=len(losses),
         train_loss_start=curve[0],
@@ -417,10 +405,41 @@ def _rewards(model: Any, tokenizer: Any, batch: Sequence[Pair], max_length: int)
 
 
 @dataclass(frozen=True)
-class _Eval:
+class Eval:
+    """How a reward model ranked the held-out pairs: pairwise accuracy over the non-tie
+    pairs (None: none), the mean loss over all (None: no pairs), how many were scored."""
+
     accuracy: float | None
     loss: float | None
     scored: int
+
+
+def split_fields(
+    comparisons: int,
+    skipped: int,
+    train: Sequence[Splittable],
+    held: Sequence[Splittable],
+    note: str,
+    before: Eval,
+    after: Eval,
+) -> dict[str, Any]:
+    """A ``TrainReport``'s fields about the data and the held-out measure, the same for
+    both architectures."""
+    return {
+        "comparisons": comparisons,
+        "skipped_identical": skipped,
+        "train_pairs": len(train),
+        "heldout_pairs": len(held),
+        "train_questions": len({x.question for x in train}),
+        "heldout_questions": len({x.question for x in held}),
+        "ties": sum(x.tie for x in train) + sum(x.tie for x in held),
+        "heldout_scored": after.scored,
+        "heldout_accuracy_start": before.accuracy,
+        "heldout_accuracy": after.accuracy,
+        "heldout_loss_start": before.loss,
+        "heldout_loss": after.loss,
+        "heldout_note": note,
+    }
 
 
 def _evaluate(
@@ -430,13 +449,13 @@ def _evaluate(
     max_length: int,
     batch_size: int,
     advance: Callable[[int], None],
-) -> _Eval:
+) -> Eval:
     """Pairwise accuracy over the non-tie pairs (strictly above: a tie of rewards is a
     miss) and the mean loss over all, in eval mode (no dropout)."""
     import torch
 
     if not held:
-        return _Eval(None, None, 0)
+        return Eval(None, None, 0)
     model.eval()
     right = scored = 0
     loss = 0.0
@@ -452,7 +471,7 @@ def _evaluate(
                     right += (a > b) if x.p > 0.5 else (b > a)
             advance(len(batch))
     accuracy = round(right / scored, 4) if scored else None
-    return _Eval(accuracy, round(loss / len(held), 4), scored)
+    return Eval(accuracy, round(loss / len(held), 4), scored)
 
 
 def _train(
