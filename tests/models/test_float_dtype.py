@@ -1,5 +1,5 @@
-"""The embedder and a Hugging Face reward model follow the float part of the machine's
-precision choice: bf16 only where the probe chose bf16, float32 elsewhere."""
+"""The embedder follows the float part of the machine's precision choice (bf16 only
+where bf16 is native); a Hugging Face reward model runs in float32 everywhere."""
 
 from __future__ import annotations
 
@@ -60,12 +60,13 @@ def test_an_explicit_embedder_dtype_wins_and_agrees_with_float32(
         Embedder(dtype="int8")
 
 
-@pytest.mark.parametrize(("precision", "expected"), [("bfloat16", "bfloat16"), ("int8", "float32")])
-def test_the_hf_reward_model_follows_the_machine(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, precision: str, expected: str
+@pytest.mark.parametrize("precision", ["bfloat16", "int8", "float32"])
+def test_the_hf_reward_model_runs_float32_whatever_the_machine_chose(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, precision: str
 ) -> None:
+    # its scores are only compared with one another: bf16 rounds near ones together
     machine_chooses(monkeypatch, precision)
     model = HFRewardModel(tiny_model(tmp_path / "rm", 1), max_length=48)
     (score,) = model.score("What is the capital of Australia?", [(QUOTES, "Canberra [1].")])
     assert isinstance(score, float) and math.isfinite(score)
-    assert weights_dtype(model._model) == {f"torch.{expected}"}
+    assert weights_dtype(model._model) == {"torch.float32"}

@@ -18,7 +18,6 @@ from webqa.models.hardware import (
     choose_precision,
     cpu_info,
     decide,
-    float_dtype,
     probe,
 )
 
@@ -39,9 +38,10 @@ def fake_probe(
     row32: float,
     row8: float | None,
     prompt8: float | None = 2.0,
+    row16: float | None = None,
 ) -> Probe:
-    precision = decide(prompt32, prompt16, row32, row8, prompt8)
-    return Probe(prompt32, prompt16, row32, row8, precision, prompt8)
+    precision = decide(prompt32, prompt16, row32, row8, prompt8, row16)
+    return Probe(prompt32, prompt16, row32, row8, precision, prompt8, row16)
 
 
 class Counting:
@@ -64,8 +64,17 @@ def on_cpu(monkeypatch: pytest.MonkeyPatch, cpu: CpuInfo) -> None:
 
 
 def test_decide_picks_bf16_where_its_prompt_product_is_clearly_faster() -> None:
-    assert decide(10.0, 2.0, 1.0, 0.5) == "bfloat16"  # even when int8 would also win
+    assert decide(10.0, 2.0, 1.0, 0.5) == "bfloat16"  # int8's prompt product untimed
     assert decide(10.0, 7.9, 1.0, 1.0) == "bfloat16"
+    assert decide(10.0, 2.0, 1.0, 0.1, 1.0) == "bfloat16"  # bf16's decode row untimed
+
+
+def test_int8_over_native_bf16_must_beat_bf16_itself() -> None:
+    # the AVX-512-BF16 EPYC's probe: int8 rows ~4x faster than bf16's, prompts ~0.7x
+    assert decide(1.55, 0.38, 0.92, 0.11, 0.28, 0.46) == "int8"
+    assert decide(10.0, 2.0, 1.0, 0.3, 2.5, 0.5) == "bfloat16"  # int8 prompts slower
+    assert decide(10.0, 2.0, 1.0, 0.4, 1.0, 0.5) == "bfloat16"  # rows not clearly faster
+    assert decide(1.55, 0.38, 0.92, 0.11, 0.28, 0.46, int8_auto=False) == "bfloat16"
 
 
 def test_decide_picks_int8_where_both_int8_products_are_clearly_faster() -> None:
@@ -75,7 +84,8 @@ def test_decide_picks_int8_where_both_int8_products_are_clearly_faster() -> None
 
 
 def test_int8_needs_both_its_products_to_win() -> None:
-    assert decide(10.0, None, 1.0, 0.3, 8.0) == "float32"  # prompts would be slower
+    assert decide(10.0, None, 1.0, 0.3, 10.5) == "float32"  # prompts would be slower
+    assert decide(10.0, None, 1.0, 0.3, 8.0) == "int8"  # faster at all is enough there
     assert decide(10.0, None, 1.0, 0.8, 3.0) == "float32"  # decode steps would be slower
     assert decide(10.0, None, 1.0, 0.3, None) == "float32"  # an old probe: prompt untimed
 
@@ -95,9 +105,22 @@ def test_an_untried_bf16_never_gives_bf16() -> None:
         assert decide(10.0, None, 1.0, row8, row8) != "bfloat16"
 
 
-def test_float_dtype() -> None:
-    assert float_dtype("bfloat16") == "bfloat16"
-    assert float_dtype("int8") == float_dtype("float32") == "float32"
+def test_float_models_run_bf16_where_it_is_native_even_under_int8(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    on_cpu(monkeypatch, NATIVE)
+    choice = choose_precision(
+        2, cache_dir=tmp_path, measure=Counting(fake_probe(1.55, 0.38, 0.92, 0.11, 0.28, 0.46))
+    )
+    assert (choice.precision, choice.float_precision) == ("int8", "bfloat16")
+    assert choice.to_dict()["float_precision"] == "bfloat16"
+    on_cpu(monkeypatch, AVX2)
+    choice = choose_precision(
+        2, cache_dir=tmp_path, measure=Counting(fake_probe(10.0, None, 1.0, 0.3, 3.0))
+    )
+    assert (choice.precision, choice.float_precision) == ("int8", "float32")
+    assert choose_precision(2, override="bfloat16").float_precision == "bfloat16"
+    assert choose_precision(2, override="int8").float_precision == "float32"  # no probe
 
 
 # -- choose_precision --------------------------------------------------------------

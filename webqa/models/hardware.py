@@ -16,20 +16,26 @@ be right on both, so the precision is decided per machine:
 The precisions (``PRECISIONS``):
 
 - ``bfloat16``: weights and activations in bf16; chosen where the bf16 prompt product
-  beats float32's (native bf16).
+  beats float32's (native bf16) and int8 does not beat bf16 (below).
 - ``int8``: every linear layer in int8 (``webqa.models.int8``: weights per output
   channel, activations per row, smoothed per input channel as SmoothQuant does so that a
   few outlier channels do not ruin a row's scale), through torch's fbgemm dynamic int8
   kernels: prompts run ~2-3x float32's speed where a CPU is compute-bound, decode steps
-  read a quarter of the bytes. Chosen where bf16 is not native and both int8 products (a
-  prompt's rows and a decode step's row) beat float32's clearly. On the 40 dev
-  questions (AVX2 AMD EPYC, n=1) it answered 23 right, as float32 did (3 lost, 3 gained,
-  from the near ties any change of arithmetic flips). An earlier int8 (decode steps only,
-  no smoothing; prompts in float32) lost 3 and gained none, which is why smoothing is there.
-- ``float32``: everywhere else (CPUs without native bf16).
+  read a quarter of float32's bytes and half of bf16's. Chosen where it beats the float
+  precision this CPU would otherwise run (bf16 where native, else float32): a decode
+  step's row clearly (< ``INT8_WIN`` of the float's time) and a prompt's rows at all (a
+  question's time is mostly decode steps). On an AVX2 AMD EPYC int8 products beat
+  float32's 3x; on an AVX-512-BF16 AMD EPYC (Zen 4, no AMX) a decode step's row takes a
+  quarter of bf16's time and a prompt's rows ~0.6-0.75x, and int8 decodes 2.5x faster than
+  bf16 there. On the 40 dev questions (n=1) int8 answered 23 right as float32 did on the
+  AVX2 CPU, and 25 against float32's 26 on the AVX-512-BF16 one. An earlier int8 (decode
+  steps only, no smoothing; prompts in float32) lost 3 and gained none, which is why
+  smoothing is there.
+- ``float32``: everywhere else.
 
-The sentence embedder and a Hugging Face reward model follow the float part of the
-choice (``float_dtype``): bf16 where it is native, else float32.
+The sentence embedder and a Hugging Face reward model run in the best float precision
+(``Choice.float_precision``): bf16 where it is native, whether or not the policy runs in
+int8, else float32.
 """
 
 from __future__ import annotations
@@ -66,9 +72,9 @@ FLAGS = (
 )
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 BF16_WIN = 0.8  # bf16 is chosen when its prompt product takes < 0.8x float32's
-INT8_WIN = 0.7  # int8 when both its products take < 0.7x float32's
+INT8_WIN = 0.7  # int8 when its decode-step row takes < 0.7x the float precision's
 INT8_AUTO = True  # whether auto may choose int8 (off: only --dtype int8 does)
-PROBE_VERSION = 2  # what the probe measures; a cached probe of another version is redone
+PROBE_VERSION = 3  # what the probe measures; a cached probe of another version is redone
 
 
 @dataclass(frozen=True)
@@ -145,9 +151,15 @@ class Probe:
     row_int8_ms: float | None  # None: torch has no int8 dynamic linear here
     precision: str
     prompt_int8_ms: float | None = None  # None: as row_int8_ms
+    row_bfloat16_ms: float | None = None  # None: not tried (bf16 not native)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def bf16_native(prompt_float32_ms: float, prompt_bfloat16_ms: float | None) -> bool:
+    """Whether the probe's bf16 prompt product clearly beats float32's (native bf16)."""
+    return prompt_bfloat16_ms is not None and prompt_bfloat16_ms < BF16_WIN * prompt_float32_ms
 
 
 def decide(
@@ -156,25 +168,32 @@ def decide(
     row_float32_ms: float,
     row_int8_ms: float | None,
     prompt_int8_ms: float | None = None,
+    row_bfloat16_ms: float | None = None,
     *,
     int8_auto: bool | None = None,
 ) -> str:
-    """The precision the measured times call for (see the module's docstring); int8 is a
-    candidate only with ``int8_auto`` (default ``INT8_AUTO``), and only where both its
-    products (a decode step's row and a prompt's rows) beat float32's."""
-    if prompt_bfloat16_ms is not None and prompt_bfloat16_ms < BF16_WIN * prompt_float32_ms:
-        return "bfloat16"
+    """The precision the measured times call for (see the module's docstring): the float
+    precision (bf16 where native, else float32), unless int8 beats it. int8 is a
+    candidate only with ``int8_auto`` (default ``INT8_AUTO``) and only with both its
+    products timed; against native bf16, only with bf16's decode-step row timed too."""
+    native = bf16_native(prompt_float32_ms, prompt_bfloat16_ms)
+    chosen = "bfloat16" if native else "float32"
+    prompt_ms, row_ms = (
+        (prompt_bfloat16_ms, row_bfloat16_ms) if native else (prompt_float32_ms, row_float32_ms)
+    )
     if int8_auto is None:
         int8_auto = INT8_AUTO
     if (
         int8_auto
         and row_int8_ms is not None
         and prompt_int8_ms is not None
-        and row_int8_ms < INT8_WIN * row_float32_ms
-        and prompt_int8_ms < INT8_WIN * prompt_float32_ms
+        and row_ms is not None
+        and prompt_ms is not None
+        and row_int8_ms < INT8_WIN * row_ms
+        and prompt_int8_ms < prompt_ms
     ):
         return "int8"
-    return "float32"
+    return chosen
 
 
 def probe(threads: int, *, try_bf16: bool = True) -> Probe:
@@ -199,6 +218,10 @@ def probe(threads: int, *, try_bf16: bool = True) -> Probe:
         weights = [torch.randn(4864, 896, generator=generator) for _ in range(4)]
         row = torch.randn(1, 896, generator=generator)
         row32 = _best_ms(lambda: [row @ m.t() for m in weights]) / len(weights)
+        row16 = None
+        if bf16_native(prompt32, prompt16):  # what int8 must beat there
+            weights16, row_b = [m.bfloat16() for m in weights], row.bfloat16()
+            row16 = _best_ms(lambda: [row_b @ m.t() for m in weights16]) / len(weights16)
         row8 = prompt8 = None
         layers = int8_linears(weights)
         if layers is not None:  # the model's own int8 layers (see Int8Linear)
@@ -217,8 +240,9 @@ def probe(threads: int, *, try_bf16: bool = True) -> Probe:
         ms(prompt16),
         round(row32, 4),
         ms(row8),
-        decide(prompt32, prompt16, row32, row8, prompt8),
+        decide(prompt32, prompt16, row32, row8, prompt8, row16),
         ms(prompt8),
+        ms(row16),
     )
 
 
@@ -274,9 +298,22 @@ class Choice:
     threads: int
     probe: Probe | None = None
 
+    @property
+    def float_precision(self) -> str:
+        """The float type for float models (embedder, reward model): bf16 where the
+        choice is bf16 or the probe found bf16 native (the policy may run int8), else
+        float32."""
+        probe = self.probe
+        if self.precision == "bfloat16" or (
+            probe is not None and bf16_native(probe.prompt_float32_ms, probe.prompt_bfloat16_ms)
+        ):
+            return "bfloat16"
+        return "float32"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "precision": self.precision,
+            "float_precision": self.float_precision,
             "source": self.source,
             "threads": self.threads,
             "cpu": self.cpu.to_dict(),
@@ -315,7 +352,8 @@ def choose_precision(
         fields: dict[str, Any] = {k: stored.get(k) for k in Probe.__dataclass_fields__}
         try:  # decided again from the stored times: a newer rule applies to an old probe
             names = ("prompt_float32_ms", "prompt_bfloat16_ms", "row_float32_ms")
-            times = [fields[k] for k in (*names, "row_int8_ms", "prompt_int8_ms")]
+            later = ("row_int8_ms", "prompt_int8_ms", "row_bfloat16_ms")
+            times = [fields[k] for k in (*names, *later)]
             fields["precision"] = decide(*times)
         except TypeError:  # damaged times: keep what was decided then
             pass
@@ -328,11 +366,6 @@ def choose_precision(
     if measure is None:
         _choices[memo] = choice
     return choice
-
-
-def float_dtype(precision: str) -> str:
-    """The float type for float models (embedder, reward model) under ``precision``."""
-    return "bfloat16" if precision == "bfloat16" else "float32"
 
 
 def default_threads() -> int:
@@ -369,8 +402,8 @@ def default_threads() -> int:
 
 def machine_float_dtype() -> str:
     """The float type for float models (embedder, reward model) on this machine: bf16
-    where its precision choice is bf16 (native), else float32."""
-    return float_dtype(choose_precision(default_threads()).precision)
+    where it is native, else float32 (``Choice.float_precision``)."""
+    return choose_precision(default_threads()).float_precision
 
 
 def _fingerprint(cpu: CpuInfo, threads: int) -> str:

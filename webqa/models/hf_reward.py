@@ -71,10 +71,11 @@ class HFRewardModel:
                     )
                 import torch
 
-                from webqa.models.hardware import machine_float_dtype
-
-                # bf16 only where this CPU multiplies it natively, else float32
-                dtype = machine_float_dtype()
+                # float32 even where bf16 is native: the scores only matter against one
+                # another, and bf16's 8-bit mantissa rounds near scores to the same value
+                # (two different answers both -0.0349 on a native-bf16 CPU); a reward
+                # model scores n answers once a question, so float32 costs little
+                dtype = "float32"
                 try:
                     with quiet_transformers():
                         tokenizer = AutoTokenizer.from_pretrained(
