@@ -3,9 +3,9 @@ candidates judged by the gold answers (issue 14's bootstrap).
 
 For every question of a file with gold answers (``answers``, ``answerable``: the schema
 of benchmarks/questions/*.jsonl), best-of-n runs as ``webqa ask -n`` does, each
-candidate is graded (``webqa.grading.correct``: it contains a gold answer, or declines
-a question the corpus cannot answer), and every two candidates whose answers differ
-become one comparison: the right one over the wrong one (a decline over a wrong answer
+candidate is graded (``grade``: it contains a gold answer its own quotes state, or
+declines a question the corpus cannot answer), and every two candidates whose answers
+differ become one comparison: the right one over the wrong one (a decline over a wrong answer
 on an unanswerable question, a right answer over a decline on an answerable one), a
 tie where both are right or both wrong. Two candidates with the same answer say
 nothing and are not compared (counted in ``BootstrapStats.same``).
@@ -17,12 +17,12 @@ questions none of whose facts the dev or heldout files ask.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import Any
 
 from webqa.comparisons import Comparison
-from webqa.grading import correct
+from webqa.grading import correct, norm
 from webqa.values import Candidate, Question, Quote
 
 
@@ -44,18 +44,45 @@ def candidate_quotes(c: Candidate) -> tuple[Quote, ...]:
     return tuple(Quote(r.title, r.url, "", r.extract) for r in c.references)
 
 
+def grade(item: Mapping[str, Any], answer: str, quotes: Sequence[Quote]) -> bool:
+    """Whether ``answer`` is right for the question row ``item`` and, where the question
+    is answerable, said by its own ``quotes``: a gold answer occurs in them. A right
+    answer its quotes do not state (a guess from the model's memory, a nationality
+    guessed for a two-hop question) counts as wrong, as WebGPT's labellers judged an
+    answer by its support as well as its truth; a reward model taught to prefer such
+    guesses learns to reward words the quotes do not carry."""
+    if not correct(item, answer):
+        return False
+    if not item["answerable"]:
+        return True
+    said = norm(" ".join(q.text for q in quotes))
+    return any(g and norm(g) in said for g in item["answers"])
+
+
+def regrade(item: Mapping[str, Any], comparison: Comparison) -> Comparison:
+    """``comparison`` judged again by ``grade`` against ``item``'s gold answers (what
+    ``judge_pairs`` would say of the same two candidates)."""
+    right_0 = grade(item, comparison.answer_0, comparison.quotes_0)
+    right_1 = grade(item, comparison.answer_1, comparison.quotes_1)
+    return replace(comparison, score_0=_score(right_0, right_1))
+
+
+def _score(right_a: bool, right_b: bool) -> float:
+    return 0.0 if right_a == right_b else (1.0 if right_a else -1.0)
+
+
 def judge_pairs(
     item: Mapping[str, Any], candidates: Iterable[Candidate], *, source: str = "bootstrap"
 ) -> tuple[list[Comparison], int]:
     """The comparisons of one question's candidates (see the module's docstring), and
     how many pairs had the same answer."""
-    graded = [(c, correct(item, c.answer)) for c in candidates]
+    graded = [(c, grade(item, c.answer, candidate_quotes(c))) for c in candidates]
     out, same = [], 0
     for (a, right_a), (b, right_b) in combinations(graded, 2):
         if " ".join(a.answer.split()) == " ".join(b.answer.split()):
             same += 1
             continue
-        score = 0.0 if right_a == right_b else (1.0 if right_a else -1.0)
+        score = _score(right_a, right_b)
         extra = {"id": item.get("id"), "kind": item.get("kind")}
         out.append(
             Comparison(
@@ -89,7 +116,7 @@ def bootstrap(
             continue
         stats.questions += 1
         candidates = done.result.candidates
-        stats.with_right += any(correct(item, c.answer) for c in candidates)
+        stats.with_right += any(grade(item, c.answer, candidate_quotes(c)) for c in candidates)
         made, same = judge_pairs(item, candidates)
         stats.same += same
         stats.comparisons += len(made)

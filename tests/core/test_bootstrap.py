@@ -4,13 +4,14 @@ handling (gold answers required, appended as it goes, resumable)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakes import BF, FakeBackends, FakePolicy, FakeWeb
-from webqa.bootstrap import judge_pairs
+from webqa.bootstrap import judge_pairs, regrade
 from webqa.cli import main as cli_main
 from webqa.comparisons import read_comparisons
 from webqa.errors import InputError
@@ -47,6 +48,20 @@ def test_a_decline_wins_on_an_unanswerable_question_and_loses_on_an_answerable_o
     assert made[0].score_0 == 1.0
     made, _ = judge_pairs({**ITEM, "answerable": True}, [decline, guess])
     assert made[0].score_0 == -1.0
+
+
+def test_a_right_answer_its_quotes_do_not_state_is_no_better_than_a_wrong_one() -> None:
+    item = {**ITEM, "answerable": True}
+    guess = cand("It is Ouagadougou [1].", "Burkina Faso is a landlocked country.")
+    wrong, cited = cand("It is Bobo-Dioulasso [1]."), cand("Ouagadougou, its capital [1].")
+    made, _ = judge_pairs(item, [guess, wrong, cited])
+    scores = {(c.answer_0, c.answer_1): c.score_0 for c in made}
+    assert scores[(guess.answer, wrong.answer)] == 0.0  # both unsupported: a tie
+    assert scores[(guess.answer, cited.answer)] == -1.0
+    # regrading a comparison made under the old rule (right by its words alone) agrees
+    old = replace(made[0], score_0=1.0)
+    assert regrade(item, old).score_0 == 0.0
+    assert regrade(item, made[1]) == made[1]
 
 
 def write(path: Path, rows: list[dict[str, Any]]) -> Path:
