@@ -174,8 +174,10 @@ def main() -> None:
     ap.add_argument("--zim", help="browse this ZIM instead of the embedded corpus")
     ap.add_argument(
         "--follow-up",
-        action="store_true",
-        help="guided browsing with its second hop on (Guided(follow_up=True))",
+        choices=("draft", "yes", "off"),
+        default=None,
+        help="guided browsing's second hop (Guided.follow_up, on by default), its judge "
+        "the policy's draft (the default) or its yes/no (Guided.judge_by), or off",
     )
     ap.add_argument(
         "--browsing",
@@ -227,7 +229,11 @@ def main() -> None:
     if args.follow_up:
         if not isinstance(procedure, Guided):
             sys.exit("quality: --follow-up needs the guided procedure (a local model)")
-        procedure = dataclasses.replace(procedure, follow_up=True)
+        procedure = (
+            dataclasses.replace(procedure, follow_up=False)
+            if args.follow_up == "off"
+            else dataclasses.replace(procedure, follow_up=True, judge_by=args.follow_up)
+        )
     setup_seconds = time.perf_counter() - t0
 
     if args.details:
@@ -306,6 +312,7 @@ def main() -> None:
         }
         if not args.closed_book:
             row["quotes"] = [q.extract[:300] for q in quotes]
+            row["quote_titles"] = [q.title for q in quotes]  # what names a quote's page
             row["trajectory"] = [s.command for s in best.steps]
             # a command taken again at the same observation, in any candidate
             row["repeated_commands"] = sum(

@@ -125,7 +125,14 @@ def _run(
     started: float,
 ) -> Result:
     n = len(episodes)
-    browse(episodes, policy, course, max_tokens=config.command_max_tokens, emit=emit)
+    browse(
+        episodes,
+        policy,
+        course,
+        max_tokens=config.command_max_tokens,
+        emit=emit,
+        answer_max_tokens=config.answer_max_tokens,
+    )
     written = drafting.to_write(question, episodes, abstain=config.abstain)
     texts = drafting.write(
         question, written, policy, max_tokens=config.answer_max_tokens, emit=emit

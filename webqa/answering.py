@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from webqa import prompting
+from webqa.models.base import Message
 from webqa.text import (
     find_citations,
     is_decline,
@@ -14,6 +16,9 @@ from webqa.text import (
     new_keywords,
     remove_citations,
     said_by,
+    split_sentences,
+    strip_think,
+    unnamed,
 )
 from webqa.values import Quote, Reference
 
@@ -40,6 +45,36 @@ def format_quotes(quotes: Sequence[Quote], *, max_chars: int = 1200) -> str:
         extract = quote.text if len(quote.text) <= max_chars else quote.text[:max_chars] + "…"
         lines.append(f"[{n}] {quote.title} ({quote.domain}): {extract}")
     return "\n".join(lines)
+
+
+def answer_chat(question: str, quotes: Sequence[Quote]) -> list[Message]:
+    """The exact messages the policy sees when writing the answer."""
+    return [
+        Message("system", prompting.render("answer_system")),
+        Message(
+            "user", prompting.render("answer", question=question, quotes=format_quotes(quotes))
+        ),
+    ]
+
+
+def states_answer(
+    question: str, draft: str, quotes: Sequence[Quote], *, redrafted: bool = False
+) -> bool:
+    """Whether ``draft``, an answer the policy wrote from ``quotes`` (``answer_chat``),
+    would be shown as an answer: it says something, its first sentence does not decline,
+    the quotes name what the question names, and it adds something they say
+    (``ungrounded``); with ``redrafted`` (such drafts are written again at the end:
+    ``webqa.redraft``), also one that adds no word at all to the question ("The capital
+    is [1]."), as the fact it cites is usually in the quote. The guided procedure's
+    judge of whether the quotes so far answer the question: where they do not, it
+    searches again before the answer is written."""
+    text = clean_citations(strip_think(draft), len(quotes))[0]
+    first = split_sentences(remove_citations(text))[:1]
+    if not first or is_decline(first[0]) or unnamed(question, quotes):
+        return False
+    if not ungrounded(question, text, quotes):
+        return True
+    return redrafted and not new_keywords(question, text)
 
 
 def clean_citations(answer: str, n_quotes: int) -> tuple[str, int]:

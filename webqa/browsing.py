@@ -34,10 +34,18 @@ class Episode:
     steps: list[Step] = field(default_factory=list)
     done: bool = False
     end_reason: str = ""
+    # answers drafted while browsing (a judge's drafts), by the quotes they were written
+    # from: the answer, if the episode ends with the same quotes
+    drafts: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     @property
     def quotes(self) -> tuple[Quote, ...]:
         return tuple(self.observation.quotes)
+
+    @property
+    def draft(self) -> str | None:
+        """The answer drafted while browsing from the quotes the episode has now."""
+        return self.drafts.get(tuple(q.text for q in self.observation.quotes))
 
 
 def new_episode(
@@ -79,13 +87,15 @@ def browse(
     *,
     max_tokens: int,
     emit: EventSink,
+    answer_max_tokens: int = 200,
 ) -> None:
-    """Run ``episodes`` until each has ended (``max_tokens``: a command's budget)."""
+    """Run ``episodes`` until each has ended (``max_tokens``: a command's budget;
+    ``answer_max_tokens``: an answer's, where the procedure's judge drafts one)."""
     with ThreadPoolExecutor(max_workers=max(1, len(episodes))) as pool:
         while active := [e for e in episodes if not e.done]:
             # a step the procedure decides (its opening command, or a step whose grammar
             # admits one command) is taken without asking the model
-            judge(active, policy, course)
+            judge(active, policy, course, answer_max_tokens, emit)
             decided: dict[int, str] = {}
             requests = []
             for e in active:
@@ -131,22 +141,48 @@ def browse(
                     e.end_reason = str(result.info.get("end_reason", "ended"))
 
 
-def judge(active: Sequence[Episode], policy: Policy, course: Course) -> None:
+def judge(
+    active: Sequence[Episode],
+    policy: Policy,
+    course: Course,
+    answer_max_tokens: int,
+    emit: EventSink,
+) -> None:
     """Ask the policy, in one batch, what ``course`` wants to know before the episodes'
-    next commands (whether their quotes so far state the answer); the same chat is
-    asked once."""
+    next commands (whether their quotes so far state the answer): its P(yes), the same
+    chat asked once, or (``course.judge_by == "draft"``) each episode's answer drafted
+    as the end would draft it (its temperature and seed), kept in ``Episode.drafts``."""
     asked: dict[tuple[str, ...], list[Episode]] = {}
     chats: list[Chat] = []
     for e in active:
         chat = course.judge(e.observation) if e.steps else None
         if chat is None:
             continue
-        key = tuple(m.content for m in chat)
+        key = tuple(m.content for m in chat) + (
+            (str(e.index),) if course.judge_by == "draft" else ()
+        )
         if key not in asked:
             asked[key] = []
             chats.append(chat)
         asked[key].append(e)
     if not chats:
+        return
+    if course.judge_by == "draft":
+        drafting = [episodes[0] for episodes in asked.values()]
+        for e in drafting:
+            emit(Event("answering", e.index, f"{len(e.quotes)} quote(s), to judge them"))
+        requests = [
+            GenerationRequest(
+                chat=chat,
+                max_new_tokens=answer_max_tokens,
+                temperature=e.temperature,
+                seed=e.seed,
+            )
+            for e, chat in zip(drafting, chats, strict=True)
+        ]
+        for e, g in zip(drafting, policy.generate(requests), strict=True):
+            e.drafts[tuple(q.text for q in e.quotes)] = g.text
+            course.judged(e.observation, g.text)
         return
     for episodes, yes in zip(asked.values(), policy.yes_probability(chats), strict=True):
         for e in episodes:

@@ -15,20 +15,19 @@ import time
 import unicodedata
 from collections.abc import Sequence
 
-from webqa import prompting
 from webqa.answering import (
     DECLINED,
     NOT_ABOUT,
     NOT_IN_QUOTES,
     NOTHING_FOUND,
     CitedClaims,
+    answer_chat,
     clean_citations,
-    format_quotes,
     references,
     ungrounded,
 )
 from webqa.browsing import Episode
-from webqa.models.base import GenerationRequest, Message, Policy
+from webqa.models.base import GenerationRequest, Policy
 from webqa.text import (
     CITATION_RE,
     find_citations,
@@ -44,16 +43,6 @@ DECLINES = {
     "nonsense": "it does not make sense as asked",
     "controversial": "it is too controversial to answer from sources",
 }
-
-
-def answer_chat(question: str, quotes: Sequence[Quote]) -> list[Message]:
-    """The exact messages the policy sees when writing the answer."""
-    return [
-        Message("system", prompting.render("answer_system")),
-        Message(
-            "user", prompting.render("answer", question=question, quotes=format_quotes(quotes))
-        ),
-    ]
 
 
 def to_write(question: str, episodes: Sequence[Episode], *, abstain: bool) -> list[Episode]:
@@ -76,13 +65,20 @@ def write(
     max_tokens: int,
     emit: EventSink,
 ) -> dict[int, str]:
-    """Each episode's answer as the policy wrote it, by episode index, in one batch."""
+    """Each episode's answer as the policy wrote it, by episode index, in one batch (an
+    answer drafted while browsing from the quotes the episode ended with is that one)."""
     if not episodes:
         return {}
-    for e in episodes:
+    texts = {e.index: draft for e in episodes if (draft := e.draft) is not None}
+    fresh = [e for e in episodes if e.index not in texts]  # not drafted while browsing
+    for e in fresh:
         emit(Event("answering", e.index, f"{len(e.quotes)} quote(s)"))
-    requests = [answer_request(question, e, max_tokens) for e in episodes]
-    return {e.index: g.text for e, g in zip(episodes, policy.generate(requests), strict=True)}
+    requests = [answer_request(question, e, max_tokens) for e in fresh]
+    texts.update(
+        (e.index, g.text)
+        for e, g in zip(fresh, policy.generate(requests) if fresh else [], strict=True)
+    )
+    return texts
 
 
 def answer_request(

@@ -319,16 +319,26 @@ def keyword_overlap(question: str, texts: Sequence[str]) -> list[float]:
 def names(question: str) -> list[str]:
     """The names ``question`` gives: its capitalised words of three letters or more,
     not stop words, past the first word of their sentence ("Give the year." gives
-    none), each once. A question written all in capitals gives none."""
-    if question.isupper():
-        return []
+    none), and the years it gives (a number of four digits: "the 2035 Nobel Prize"
+    names one prize of many, as "Yuzuru Hanyu" names one skater), each once. A question
+    written all in capitals gives no words, only its years."""
     found: list[str] = []
     for sentence in split_sentences(question):
-        for word in _WORD.findall(sentence)[1:]:
-            if word[:1].isupper() and len(word) > 2 and word.lower() not in STOP_WORDS:
+        words = _WORD.findall(sentence)
+        for i, word in enumerate(words):
+            if _YEAR.fullmatch(word) or (
+                i > 0
+                and not question.isupper()
+                and word[:1].isupper()
+                and len(word) > 2
+                and word.lower() not in STOP_WORDS
+            ):
                 if word not in found:
                     found.append(word)
     return found
+
+
+_YEAR = re.compile(r"\d{4}")
 
 
 def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:

@@ -93,6 +93,23 @@ def test_the_names_a_question_gives_must_be_named_by_its_quotes() -> None:
     assert unnamed("WHEN WAS YUZURU KUROSAWA BORN?", hanyu) == []  # all capitals: no names
 
 
+def test_a_year_the_question_gives_is_a_name_its_quotes_must_say() -> None:
+    from webqa.text import names, unnamed
+
+    prize = [Quote("Nobel Prize in Physics", "u", "c", "The 1921 prize went to Albert Einstein.")]
+    assert names("Who won the 2035 Nobel Prize in Physics?") == [
+        "2035",
+        "Nobel",
+        "Prize",
+        "Physics",
+    ]
+    assert unnamed("Who won the 2035 Nobel Prize in Physics?", prize) == ["2035"]
+    assert unnamed("Who won the 1921 Nobel Prize in Physics?", prize) == []
+    assert unnamed("2035: WHO WON THE NOBEL PRIZE?", prize) == ["2035"]  # a year, in capitals too
+    # other numbers are not names: a quantity may be said in other words
+    assert names("Which 3 rivers cross Paris, and what is 12,000 km?") == ["Paris"]
+
+
 def test_a_country_and_its_people_are_one_name_to_the_grounding_check() -> None:
     from webqa.answering import ungrounded
     from webqa.text import unnamed

@@ -1,15 +1,21 @@
 """The guided procedure's second hop: quotes judged not to state the answer lead to one
-follow-up search the model writes from the question's and the quotes' words."""
+follow-up search the model writes from the question's and the quotes' words. The judge
+is the policy's yes/no, or (the default) the answer it drafts from the quotes: they
+answer where that draft would be shown as an answer."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
+import pytest
+
 from tests.fakes import FakePolicy, FakeWeb
 from webqa import prompting
 from webqa.browser.commands import CommandConstraint
-from webqa.browsing import browse, new_episode
+from webqa.browsing import Episode, browse, new_episode
+from webqa.drafting import write
+from webqa.errors import InputError
 from webqa.models.base import Chat, GenerationRequest
 from webqa.procedure import FOLLOW_UP_PROMPT, FOLLOW_UP_WORDS, JUDGE_PROMPT, Free, Guided
 from webqa.web.base import Document, SearchResult
@@ -64,20 +70,24 @@ def answered_once_strelsau_is_quoted(chat: Chat) -> float:
     return 0.9 if "Strelsau" in chat[-1].content else 0.1
 
 
-def run(policy: FakePolicy, procedure: Guided | Free, max_actions: int = 20) -> list[str]:
+def episode_of(policy: FakePolicy, procedure: Guided | Free, max_actions: int = 20) -> Episode:
     course = procedure.start(Q)
     episode = new_episode(
         0, Q, two_page_web(), course, max_actions=max_actions, seed=0, temperature=0.0, started=0.0
     )
     browse([episode], policy, course, max_tokens=64, emit=lambda event: None)
     assert episode.done
-    return [step.command for step in episode.steps]
+    return episode
+
+
+def run(policy: FakePolicy, procedure: Guided | Free, max_actions: int = 20) -> list[str]:
+    return [step.command for step in episode_of(policy, procedure, max_actions).steps]
 
 
 def test_quotes_that_do_not_answer_lead_to_a_follow_up_search_and_a_second_page() -> None:
     policy = FakePolicy(reply, yes=answered_once_strelsau_is_quoted)
     RANKED.clear()
-    commands = run(policy, Guided(ranker, follow_up=True))
+    commands = run(policy, Guided(ranker, follow_up=True, judge_by="yes"))
     assert commands == [
         f"Search {Q}",
         "Clicked on link 0",
@@ -103,26 +113,32 @@ def test_quotes_that_do_not_answer_lead_to_a_follow_up_search_and_a_second_page(
     assert not grammar.complete("Search poet poet poet poet poet poet poet")  # seven words
     assert not grammar.complete(f"Search {Q}")
     assert not grammar.complete("Search Ann Smith capital")  # nothing the quotes found
+    # what the question names was searched for already
+    assert not grammar.complete("Search Ruritania Smith") and not grammar.allows("Search Ann ")
 
 
 def test_quotes_judged_to_answer_end_on_the_first_page() -> None:
     policy = FakePolicy(reply, yes=0.8)
-    commands = run(policy, Guided(ranker, follow_up=True))
+    commands = run(policy, Guided(ranker, follow_up=True, judge_by="yes"))
     assert commands == [f"Search {Q}", "Clicked on link 0", f"Quote: {BRIDGE}", "End: Answer"]
     assert policy.yes_batches == [1]
 
 
 def test_at_most_one_follow_up_and_none_without_the_actions_for_it() -> None:
     never = FakePolicy(reply, yes=0.0)  # nothing ever answers: one follow-up, then the end
-    commands = run(never, Guided(ranker, follow_up=True))
+    commands = run(never, Guided(ranker, follow_up=True, judge_by="yes"))
     assert sum(c.startswith("Search ") for c in commands) == 2 and commands[-1] == "End: Answer"
     assert len(never.yes_chats) == 1  # nothing to decide after the follow-up
     short = FakePolicy(reply, yes=0.0)  # 3 actions left after the quote: too few to hop
-    assert run(short, Guided(ranker, follow_up=True), max_actions=6)[-1] == "End: Answer"
+    assert (
+        run(short, Guided(ranker, follow_up=True, judge_by="yes"), max_actions=6)[-1]
+        == "End: Answer"
+    )
     assert short.yes_chats == []
-    off = FakePolicy(reply, yes=0.0)  # the default
-    assert run(off, Guided(ranker))[3:] == ["End: Answer"]
+    off = FakePolicy(reply, yes=0.0)
+    assert run(off, Guided(ranker, follow_up=False))[3:] == ["End: Answer"]
     assert off.yes_chats == []
+    assert Guided(ranker).follow_up and Guided(ranker).judge_by == "draft"  # the default
 
 
 def test_a_query_limited_to_given_words() -> None:
@@ -158,3 +174,59 @@ def test_the_follow_up_prompts_example_is_a_query_its_grammar_admits() -> None:
     assert grammar.complete(command), command
     judge = prompting.render(JUDGE_PROMPT, question=Q, quotes="[1] Ann Smith (example): x")
     assert judge.rstrip().endswith("Answer yes or no.") and Q in judge
+
+
+def drafts(answer_to: dict[str, str]) -> FakePolicy:
+    """A policy that browses as ``reply`` does and drafts, from quotes holding a key of
+    ``answer_to``, its answer (the first key found), else "I could not tell [1]."."""
+
+    def draft_or_command(request: GenerationRequest) -> str:
+        if request.constraint is not None:
+            return reply(request)
+        quotes = request.chat[-1].content
+        return next((a for k, a in answer_to.items() if k in quotes), "I could not tell [1].")
+
+    return FakePolicy(draft_or_command, yes=0.9)  # a yes/no judge would say "answered"
+
+
+def test_a_draft_that_declines_or_adds_nothing_leads_to_the_second_page() -> None:
+    for first in ("I could not tell [1].", "The capital is Paris [1]."):  # declines; made up
+        policy = drafts({"Strelsau": "The capital is Strelsau [2].", "Ruritanian": first})
+        episode = episode_of(policy, Guided(ranker, follow_up=True))
+        commands = [step.command for step in episode.steps]
+        assert commands[3:] == [FOLLOW_UP, "Clicked on link 1", f"Quote: {ANSWER}", "End: Answer"]
+        assert policy.yes_chats == []  # the draft judged, not a yes/no
+        drafted = [r for r in policy.requests if r.constraint is None]
+        assert len(drafted) == 1 and BRIDGE in drafted[0].chat[-1].content
+        assert drafted[0].seed == episode.seed and drafted[0].temperature == 0.0
+        # the draft was of the bridge alone: the answer is written from both quotes
+        assert episode.draft is None
+        texts = write(Q, [episode], policy, max_tokens=64, emit=lambda event: None)
+        assert texts == {0: "The capital is Strelsau [2]."}
+
+
+def test_a_draft_that_answers_ends_the_episode_and_is_its_answer() -> None:
+    policy = drafts({"Ruritanian": "Ann Smith's home is Ruritania [1]."})
+    episode = episode_of(policy, Guided(ranker, follow_up=True))
+    assert [step.command for step in episode.steps][3:] == ["End: Answer"]
+    assert episode.draft == "Ann Smith's home is Ruritania [1]."
+    before = len(policy.requests)
+    texts = write(Q, [episode], policy, max_tokens=64, emit=lambda event: None)
+    assert texts == {0: "Ann Smith's home is Ruritania [1]."}
+    assert len(policy.requests) == before  # not written twice
+
+
+def test_an_unknown_judge_is_refused() -> None:
+    with pytest.raises(InputError, match="judge_by"):
+        Guided(ranker, judge_by="maybe")
+
+
+def test_a_draft_that_only_cites_is_left_to_the_redraft() -> None:
+    # "The capital is [1]." adds no word: the redraft at the end usually finds the fact
+    # in the quote, so there is no second search; without redrafts there is one
+    bare = "The capital of Ann Smith's home country is [1]."
+    kept = drafts({"Ruritanian": bare})
+    assert [s.command for s in episode_of(kept, Guided(ranker)).steps][3:] == ["End: Answer"]
+    hop = drafts({"Ruritanian": bare})
+    steps = [s.command for s in episode_of(hop, Guided(ranker, redraft=False)).steps]
+    assert steps[3] == FOLLOW_UP
