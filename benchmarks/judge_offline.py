@@ -4,7 +4,7 @@ run that was not declined, does the reward model score it above a decline writte
 the same quotes? Prints one JSON object: per kind of question, how many right and wrong
 answers it would keep or decline, with the precision and recall of its declines.
 
-    python benchmarks/judge_offline.py details.jsonl [--reward-model bootstrap]
+    python benchmarks/judge_offline.py details.jsonl[.gz] [--reward-model bootstrap]
 
 The details' quotes are cut at 300 characters (as ``quality.py`` records them), and runs
 older than ``quote_titles`` have no page titles, which the features use; both make this
@@ -14,6 +14,7 @@ an estimate of the judge inside an episode, not a measurement of it.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 from collections import Counter, defaultdict
@@ -41,7 +42,9 @@ def main() -> None:
         sys.exit(f"judge_offline: {exc}")
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     titled = 0
-    for n, line in enumerate(args.details.read_text(encoding="utf-8").splitlines(), 1):
+    path = args.details
+    text = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    for n, line in enumerate(text.decode("utf-8").splitlines(), 1):
         try:
             row = json.loads(line)
             texts, question = row["quotes"], row["question"]
