@@ -201,8 +201,8 @@ class Guided:
     # the question's and the quotes' words (``follow_up_grammar``): the second hop of a
     # question whose answer is on the page of something the first page names. On the
     # generated dev split (173 questions, qwen-0.5b int8, n=1) it took two-hop questions
-    # from 3 of 38 to 6 and the whole split from 98 to 102 (with years as names), and
-    # answerable questions declined from 15.8% to 8.6%, at 5.8 s a question against 3.7.
+    # from 3 of 38 to 6 and the whole split from 98 to 100 (with years as names), and
+    # answerable questions declined from 15.8% to 13.7%, at 4.8 s a question against 3.7.
     follow_up: bool = True
     # How the policy is asked. "draft": it writes the answer from the quotes so far, as
     # it would at the end, and they answer where that draft would be shown as an answer
