@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from webqa import prompting
+from webqa.answering import CitedClaims, answer_chat
 from webqa.browser.env import BrowserEnv, Observation
 from webqa.models.base import Chat, GenerationRequest, Message, Policy
-from webqa.procedure import Course
+from webqa.procedure import Course, quotes_key
 from webqa.text import first_line, strip_think
 from webqa.values import Event, EventSink, Quote, Step
 from webqa.web.base import Web
@@ -45,7 +46,7 @@ class Episode:
     @property
     def draft(self) -> str | None:
         """The answer drafted while browsing from the quotes the episode has now."""
-        return self.drafts.get(tuple(q.text for q in self.observation.quotes))
+        return self.drafts.get(quotes_key(self.quotes))
 
 
 def new_episode(
@@ -151,42 +152,46 @@ def judge(
     """Ask the policy, in one batch, what ``course`` wants to know before the episodes'
     next commands (whether their quotes so far state the answer): its P(yes), the same
     chat asked once, or (``course.judge_by == "draft"``) each episode's answer drafted
-    as the end would draft it (its temperature and seed), kept in ``Episode.drafts``."""
+    as the end would draft it (``answer_request``), kept in ``Episode.drafts``."""
+    asking = [
+        (e, chat) for e in active if e.steps and (chat := course.judge(e.observation)) is not None
+    ]
+    if not asking:
+        return
+    if course.judge_by == "draft":
+        for e, _ in asking:
+            emit(Event("answering", e.index, f"{len(e.quotes)} quote(s), to judge them"))
+        requests = [answer_request(e.observation.question, e, answer_max_tokens) for e, _ in asking]
+        for (e, _), g in zip(asking, policy.generate(requests), strict=True):
+            e.drafts[quotes_key(e.quotes)] = g.text
+            course.judged(e.observation, g.text)
+        return
     asked: dict[tuple[str, ...], list[Episode]] = {}
     chats: list[Chat] = []
-    for e in active:
-        chat = course.judge(e.observation) if e.steps else None
-        if chat is None:
-            continue
-        key = tuple(m.content for m in chat) + (
-            (str(e.index),) if course.judge_by == "draft" else ()
-        )
+    for e, chat in asking:
+        key = tuple(m.content for m in chat)
         if key not in asked:
             asked[key] = []
             chats.append(chat)
         asked[key].append(e)
-    if not chats:
-        return
-    if course.judge_by == "draft":
-        drafting = [episodes[0] for episodes in asked.values()]
-        for e in drafting:
-            emit(Event("answering", e.index, f"{len(e.quotes)} quote(s), to judge them"))
-        requests = [
-            GenerationRequest(
-                chat=chat,
-                max_new_tokens=answer_max_tokens,
-                temperature=e.temperature,
-                seed=e.seed,
-            )
-            for e, chat in zip(drafting, chats, strict=True)
-        ]
-        for e, g in zip(drafting, policy.generate(requests), strict=True):
-            e.drafts[tuple(q.text for q in e.quotes)] = g.text
-            course.judged(e.observation, g.text)
-        return
     for episodes, yes in zip(asked.values(), policy.yes_probability(chats), strict=True):
         for e in episodes:
             course.judged(e.observation, yes)
+
+
+def answer_request(
+    question: str, e: Episode, max_tokens: int, constraint: CitedClaims | None = None
+) -> GenerationRequest:
+    """The request that writes ``e``'s answer from its quotes (under ``constraint``, if
+    given), decoded as ``e`` browses: its temperature and seed. The same request whether
+    the answer is drafted to judge the quotes or at the end, so a draft can stand."""
+    return GenerationRequest(
+        chat=answer_chat(question, e.quotes),
+        max_new_tokens=max_tokens,
+        temperature=e.temperature,
+        seed=e.seed,
+        constraint=constraint,
+    )
 
 
 def show_chat(chat: Sequence[Message]) -> str:

@@ -20,14 +20,12 @@ from webqa.answering import (
     NOT_ABOUT,
     NOT_IN_QUOTES,
     NOTHING_FOUND,
-    CitedClaims,
-    answer_chat,
     clean_citations,
     references,
     ungrounded,
 )
-from webqa.browsing import Episode
-from webqa.models.base import GenerationRequest, Policy
+from webqa.browsing import Episode, answer_request
+from webqa.models.base import Policy
 from webqa.text import (
     CITATION_RE,
     find_citations,
@@ -79,19 +77,6 @@ def write(
         for e, g in zip(fresh, policy.generate(requests) if fresh else [], strict=True)
     )
     return texts
-
-
-def answer_request(
-    question: str, e: Episode, max_tokens: int, constraint: CitedClaims | None = None
-) -> GenerationRequest:
-    """The request that writes ``e``'s answer (under ``constraint``, if given)."""
-    return GenerationRequest(
-        chat=answer_chat(question, e.quotes),
-        max_new_tokens=max_tokens,
-        temperature=e.temperature,
-        seed=e.seed,
-        constraint=constraint,
-    )
 
 
 def cleaned(question: str, text: str, quotes: Sequence[Quote]) -> tuple[str, int]:

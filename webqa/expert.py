@@ -36,7 +36,7 @@ training runs, and without ~3 KB of system prompt a step.
 ``training_examples`` turns demonstrations (a person's or the expert's: the same
 format trains the same way) into ``Example``s: each asked, valid step's chat exactly as
 the policy sees it (``browsing.browse_chat(observation, prompt)``) and its command, then
-the answer prompt (``drafting.answer_chat(question, quotes)``) and the answer. A step
+the answer prompt (``answering.answer_chat(question, quotes)``) and the answer. A step
 with no ``prompt`` gets the guided one (a small model's); a step the procedure decided
 (``"asked": false``) or that the browser refused is left out and counted. A quote that
 failed, or whose text was not in the observation shown when it was taken, an answer
@@ -60,12 +60,12 @@ from pathlib import Path
 from typing import Any
 
 from webqa import demos
-from webqa.answering import ungrounded
+from webqa.answering import answer_chat, ungrounded
 from webqa.browser.commands import InvalidCommandError, QuoteText, parse_command
 from webqa.browser.env import BrowserEnv, Observation, StepResult
 from webqa.browser.page import label, normalize, plain_line, quote_needle
 from webqa.browsing import browse_chat, new_episode
-from webqa.drafting import answer_chat, cleaned
+from webqa.drafting import cleaned
 from webqa.errors import InputError, StorageError, one_line, os_reason
 from webqa.jsonl import MAX_LINE_BYTES, read_jsonl
 from webqa.models.policy_train import Example

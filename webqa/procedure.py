@@ -112,8 +112,8 @@ class Course(Protocol):
     @property
     def judge_by(self) -> str:
         """How ``judge``'s chat is answered: "yes" (the policy's P(yes) of a yes/no
-        question) or "draft" (the answer the policy writes from the quotes, as it
-        would at the end: ``webqa.answering.answer_chat``)."""
+        question) or "draft" (the answer the policy writes from the quotes, the very
+        request the end would make: ``webqa.browsing.answer_request``)."""
         ...
 
     def judge(self, observation: Observation) -> Chat | None:
@@ -353,7 +353,7 @@ class GuidedCourse:
         return self.procedure.judge_by
 
     def judge(self, observation: Observation) -> Chat | None:
-        if not self._may_follow_up(observation) or _key(observation.quotes) in self._answered:
+        if not self._may_follow_up(observation) or quotes_key(observation.quotes) in self._answered:
             return None
         if self.judge_by == "draft":
             return answer_chat(observation.question, observation.quotes)
@@ -366,7 +366,7 @@ class GuidedCourse:
             )
         else:
             answered = reply >= self.procedure.judge_threshold
-        self._answered[_key(observation.quotes)] = answered
+        self._answered[quotes_key(observation.quotes)] = answered
 
     def _may_follow_up(self, observation: Observation) -> bool:
         """On a page that gave a quote, with no follow-up search made yet and the actions
@@ -386,7 +386,7 @@ class GuidedCourse:
         state the answer."""
         return (
             self._may_follow_up(observation)
-            and self._answered.get(_key(observation.quotes)) is False
+            and self._answered.get(quotes_key(observation.quotes)) is False
         )
 
 
@@ -424,7 +424,8 @@ JUDGES = ("draft", "yes")  # how a follow-up's judge is asked (``Guided.judge_by
 FOLLOW_UP_PROMPT = "browse_guided_followup"
 
 
-def _key(quotes: tuple[Quote, ...]) -> tuple[str, ...]:
+def quotes_key(quotes: tuple[Quote, ...]) -> tuple[str, ...]:
+    """What identifies a set of quotes (their texts, in order)."""
     return tuple(q.text for q in quotes)
 
 

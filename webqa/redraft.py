@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from webqa.answering import CitedClaims, ungrounded
-from webqa.browsing import Episode
-from webqa.drafting import answer_request, cleaned
+from webqa.browsing import Episode, answer_request
+from webqa.drafting import cleaned
 from webqa.models.base import Policy
 from webqa.text import find_citations, split_sentences
 from webqa.values import Event, EventSink
