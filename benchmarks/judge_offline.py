@@ -43,8 +43,12 @@ def main() -> None:
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     titled = 0
     path = args.details
-    text = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    for n, line in enumerate(text.decode("utf-8").splitlines(), 1):
+    try:
+        raw = path.read_bytes()
+        text = gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (OSError, EOFError) as exc:
+        sys.exit(f"judge_offline: {path}: {exc}")
+    for n, line in enumerate(text.decode("utf-8", errors="replace").splitlines(), 1):
         try:
             row = json.loads(line)
             texts, question = row["quotes"], row["question"]

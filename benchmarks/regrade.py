@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from webqa.bootstrap import regrade  # noqa: E402
 from webqa.comparisons import Comparison, read_comparisons, write_comparisons  # noqa: E402
+from webqa.errors import WebQAError  # noqa: E402
 from webqa.frontend.bootstrap import gold_items  # noqa: E402
 
 
@@ -47,20 +48,27 @@ def main() -> None:
     ap.add_argument("--questions", nargs="+", type=Path, required=True)
     ap.add_argument("-o", "--output", type=Path, required=True)
     args = ap.parse_args()
-    items = {str(i["id"]): i for path in args.questions for i in gold_items(path)}
+    try:
+        items = {str(i["id"]): i for path in args.questions for i in gold_items(path)}
+        comparisons = [c for path in args.comparisons for c in read_any(path)]
+    except (WebQAError, OSError, EOFError) as exc:
+        sys.exit(f"regrade: {exc}")
     out, moves, missing = [], Counter(), 0
-    for path in args.comparisons:
-        for c in read_any(path):
-            item = items.get(str(c.extra.get("id")))
-            if item is None:
-                missing += 1
-                out.append(c)
-                continue
-            new = regrade(item, c)
-            moves[(str(c.extra.get("kind", "?")), verdict(c.score_0), verdict(new.score_0),
-                   "same" if new.score_0 == c.score_0 else "changed")] += 1
-            out.append(new)
-    write_comparisons(args.output, out)
+    for c in comparisons:
+        item = items.get(str(c.extra.get("id")))
+        if item is None:
+            missing += 1
+            out.append(c)
+            continue
+        new = regrade(item, c)
+        change = "same" if new.score_0 == c.score_0 else "changed"
+        kind = str(c.extra.get("kind", "?"))
+        moves[(kind, verdict(c.score_0), verdict(new.score_0), change)] += 1
+        out.append(new)
+    try:
+        write_comparisons(args.output, out)
+    except (WebQAError, OSError) as exc:
+        sys.exit(f"regrade: {exc}")
     report = {
         "files": [str(p) for p in args.comparisons],
         "questions": [str(p) for p in args.questions],
