@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 from webqa import drafting, ranking
 from webqa.answering import references
-from webqa.browsing import Episode, browse, new_episode
+from webqa.browsing import browse
+from webqa.episode import Episode, new_episode
 from webqa.errors import InputError
 from webqa.models.base import Policy, RewardModel
-from webqa.procedure import Course, Free, Procedure
+from webqa.procedure import Course, Free, Procedure, quotes_key
 from webqa.redraft import redraft
 from webqa.values import INTERRUPTED, Candidate, EventSink, Result
 from webqa.web.base import Web
@@ -132,6 +133,7 @@ def _run(
         max_tokens=config.command_max_tokens,
         emit=emit,
         answer_max_tokens=config.answer_max_tokens,
+        redraft_max_tokens=config.redraft_max_tokens,
     )
     written = drafting.to_write(question, episodes, abstain=config.abstain)
     texts = drafting.write(
@@ -139,7 +141,8 @@ def _run(
     )
     if config.abstain and course.redraft:
         most = min(config.answer_max_tokens, config.redraft_max_tokens)
-        texts.update(redraft(question, written, texts, policy, max_tokens=most, emit=emit))
+        fresh = [e for e in written if quotes_key(e.quotes) not in e.redrafted]
+        texts.update(redraft(question, fresh, texts, policy, max_tokens=most, emit=emit))
     candidates = drafting.candidates(question, episodes, texts, abstain=config.abstain, emit=emit)
     if reward is not None and len(candidates) > 1:
         quotes = [e.quotes for e in episodes]

@@ -20,6 +20,7 @@ from webqa.text import (
     strip_think,
     unnamed,
 )
+from webqa.tidying import tidy
 from webqa.values import Quote, Reference
 
 _WORD = re.compile(r"\w+")
@@ -57,24 +58,28 @@ def answer_chat(question: str, quotes: Sequence[Quote]) -> list[Message]:
     ]
 
 
-def states_answer(
-    question: str, draft: str, quotes: Sequence[Quote], *, redrafted: bool = False
-) -> bool:
-    """Whether ``draft``, an answer the policy wrote from ``quotes`` (``answer_chat``),
-    would be shown as an answer: it says something, its first sentence does not decline,
-    the quotes name what the question names, and it adds something they say
-    (``ungrounded``); with ``redrafted`` (such drafts are written again at the end:
-    ``webqa.redraft``), also one that adds no word at all to the question ("The capital
-    is [1]."), as the fact it cites is usually in the quote. The guided procedure's
-    judge of whether the quotes so far answer the question: where they do not, it
-    searches again before the answer is written."""
-    text = clean_citations(strip_think(draft), len(quotes))[0]
+def states_answer(question: str, draft: str, quotes: Sequence[Quote]) -> bool:
+    """Whether ``draft``, an answer the policy wrote from ``quotes`` (``answer_chat``;
+    where the procedure redrafts, already written again if it added nothing from them:
+    ``webqa.redraft``), would be shown as an answer: once tidied of what echoes its
+    prompt (``cleaned``) it says something, its first sentence does not
+    decline, the quotes name what the question names, and it adds something they say
+    (not ``ungrounded``: "The capital is [1]." does not). The guided procedure's judge
+    of whether the quotes so far answer the question: where they do not, it searches
+    again before the answer is written."""
+    text = cleaned(question, draft, quotes)[0]
     first = split_sentences(remove_citations(text))[:1]
     if not first or is_decline(first[0]) or unnamed(question, quotes):
         return False
-    if not ungrounded(question, text, quotes):
-        return True
-    return redrafted and not new_keywords(question, text)
+    return not ungrounded(question, text, quotes)
+
+
+def cleaned(question: str, text: str, quotes: Sequence[Quote]) -> tuple[str, int]:
+    """A drafted answer without thinking, without citations of missing quotes and
+    without echoes of its prompt (``webqa.tidying.tidy``; "" if nothing else was in
+    it), and how many citations went."""
+    text, removed = clean_citations(strip_think(text), len(quotes))
+    return tidy(question, text, quotes), removed
 
 
 def clean_citations(answer: str, n_quotes: int) -> tuple[str, int]:

@@ -10,66 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 from webqa import prompting
-from webqa.answering import CitedClaims, answer_chat
-from webqa.browser.env import BrowserEnv, Observation
+from webqa.browser.env import Observation
+from webqa.episode import Episode, answer_request
 from webqa.models.base import Chat, GenerationRequest, Message, Policy
 from webqa.procedure import Course, quotes_key
+from webqa.redraft import redraft
 from webqa.text import first_line, strip_think
-from webqa.values import Event, EventSink, Quote, Step
-from webqa.web.base import Web
-
-
-@dataclass
-class Episode:
-    """One episode's browser and how far it has got."""
-
-    index: int
-    env: BrowserEnv
-    observation: Observation
-    seed: int
-    started: float
-    temperature: float
-    steps: list[Step] = field(default_factory=list)
-    done: bool = False
-    end_reason: str = ""
-    # answers drafted while browsing (a judge's drafts), by the quotes they were written
-    # from: the answer, if the episode ends with the same quotes
-    drafts: dict[tuple[str, ...], str] = field(default_factory=dict)
-
-    @property
-    def quotes(self) -> tuple[Quote, ...]:
-        return tuple(self.observation.quotes)
-
-    @property
-    def draft(self) -> str | None:
-        """The answer drafted while browsing from the quotes the episode has now."""
-        return self.drafts.get(quotes_key(self.quotes))
-
-
-def new_episode(
-    index: int,
-    question: str,
-    web: Web,
-    course: Course,
-    *,
-    max_actions: int,
-    seed: int,
-    temperature: float,
-    started: float,
-) -> Episode:
-    """An episode on a blank browser laid out as ``course`` says."""
-    env = BrowserEnv(
-        web,
-        max_actions=max_actions,
-        page_first=course.page_first,
-        window_lines=course.window_lines,
-        results_lines=course.results_lines,
-        opens_at=course.opens_at,
-    )
-    return Episode(index, env, env.reset(question), seed, started, temperature)
+from webqa.values import Event, EventSink, Step
 
 
 def browse_chat(observation: Observation, prompt: str) -> list[Message]:
@@ -89,14 +38,16 @@ def browse(
     max_tokens: int,
     emit: EventSink,
     answer_max_tokens: int = 200,
+    redraft_max_tokens: int = 64,
 ) -> None:
     """Run ``episodes`` until each has ended (``max_tokens``: a command's budget;
-    ``answer_max_tokens``: an answer's, where the procedure's judge drafts one)."""
+    ``answer_max_tokens``: an answer's, where the procedure's judge drafts one;
+    ``redraft_max_tokens``: a redraft's, where it redrafts one)."""
     with ThreadPoolExecutor(max_workers=max(1, len(episodes))) as pool:
         while active := [e for e in episodes if not e.done]:
             # a step the procedure decides (its opening command, or a step whose grammar
             # admits one command) is taken without asking the model
-            judge(active, policy, course, answer_max_tokens, emit)
+            judge(active, policy, course, (answer_max_tokens, redraft_max_tokens), emit)
             decided: dict[int, str] = {}
             requests = []
             for e in active:
@@ -146,13 +97,17 @@ def judge(
     active: Sequence[Episode],
     policy: Policy,
     course: Course,
-    answer_max_tokens: int,
+    max_tokens: tuple[int, int],
     emit: EventSink,
 ) -> None:
     """Ask the policy, in one batch, what ``course`` wants to know before the episodes'
     next commands (whether their quotes so far state the answer): its P(yes), the same
     chat asked once, or (``course.judge_by == "draft"``) each episode's answer drafted
-    as the end would draft it (``answer_request``), kept in ``Episode.drafts``."""
+    as the end would draft it (``answer_request``) and, where the procedure redrafts,
+    a draft that adds nothing from its quotes written again as the end would
+    (``webqa.redraft``), so that the judge sees the answer the end would show; the
+    answer is kept in ``Episode.drafts``. ``max_tokens``: an answer's and a redraft's
+    budgets."""
     asking = [
         (e, chat) for e in active if e.steps and (chat := course.judge(e.observation)) is not None
     ]
@@ -161,10 +116,19 @@ def judge(
     if course.judge_by == "draft":
         for e, _ in asking:
             emit(Event("answering", e.index, f"{len(e.quotes)} quote(s), to judge them"))
-        requests = [answer_request(e.observation.question, e, answer_max_tokens) for e, _ in asking]
-        for (e, _), g in zip(asking, policy.generate(requests), strict=True):
-            e.drafts[quotes_key(e.quotes)] = g.text
-            course.judged(e.observation, g.text)
+        answer_tokens, redraft_tokens = max_tokens
+        drafted = [e for e, _ in asking]
+        question = drafted[0].observation.question
+        requests = [answer_request(question, e, answer_tokens) for e in drafted]
+        texts = {e.index: g.text for e, g in zip(drafted, policy.generate(requests), strict=True)}
+        if course.redraft:
+            most = min(answer_tokens, redraft_tokens)
+            texts.update(redraft(question, drafted, texts, policy, max_tokens=most, emit=emit))
+        for e in drafted:
+            e.drafts[quotes_key(e.quotes)] = texts[e.index]
+            if course.redraft:
+                e.redrafted.add(quotes_key(e.quotes))
+            course.judged(e.observation, texts[e.index])
         return
     asked: dict[tuple[str, ...], list[Episode]] = {}
     chats: list[Chat] = []
@@ -177,21 +141,6 @@ def judge(
     for episodes, yes in zip(asked.values(), policy.yes_probability(chats), strict=True):
         for e in episodes:
             course.judged(e.observation, yes)
-
-
-def answer_request(
-    question: str, e: Episode, max_tokens: int, constraint: CitedClaims | None = None
-) -> GenerationRequest:
-    """The request that writes ``e``'s answer from its quotes (under ``constraint``, if
-    given), decoded as ``e`` browses: its temperature and seed. The same request whether
-    the answer is drafted to judge the quotes or at the end, so a draft can stand."""
-    return GenerationRequest(
-        chat=answer_chat(question, e.quotes),
-        max_new_tokens=max_tokens,
-        temperature=e.temperature,
-        seed=e.seed,
-        constraint=constraint,
-    )
 
 
 def show_chat(chat: Sequence[Message]) -> str:

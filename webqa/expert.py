@@ -4,7 +4,7 @@ training examples any demonstration gives (``webqa policy demos`` and ``policy t
 The expert answers a question whose answer and evidence are known (a row of
 ``benchmarks/questions/*.jsonl``: ``question``, ``answers``, ``answerable``, ``sources``,
 ``evidence``) the way the guided procedure lets a small model browse, on a real
-``BrowserEnv`` laid out by that procedure (``browsing.new_episode``): the procedure's
+``BrowserEnv`` laid out by that procedure (``episode.new_episode``): the procedure's
 first search (the question), a click on the result titled as the evidence's page (the
 last source: a two-hop question's second page), a quote of the passage holding the
 evidence, ``End: Answer``, and an answer that states the first gold answer and cites
@@ -60,12 +60,12 @@ from pathlib import Path
 from typing import Any
 
 from webqa import demos
-from webqa.answering import answer_chat, ungrounded
+from webqa.answering import answer_chat, cleaned, ungrounded
 from webqa.browser.commands import InvalidCommandError, QuoteText, parse_command
 from webqa.browser.env import BrowserEnv, Observation, StepResult
 from webqa.browser.page import label, normalize, plain_line, quote_needle
-from webqa.browsing import browse_chat, new_episode
-from webqa.drafting import cleaned
+from webqa.browsing import browse_chat
+from webqa.episode import new_episode
 from webqa.errors import InputError, StorageError, one_line, os_reason
 from webqa.jsonl import MAX_LINE_BYTES, read_jsonl
 from webqa.models.policy_train import Example
@@ -258,7 +258,7 @@ def _quote(row: Row, course: Course, observation: Observation) -> str | None:
 def _answer(row: Row, quotes: Sequence[Quote]) -> str | None:
     """An answer sentence that states the first gold answer and cites [1]: the evidence
     itself where it is one sentence holding the answer, else the answer alone; the
-    first that the answer pipeline keeps as written (``drafting.cleaned``) and finds
+    first that the answer pipeline keeps as written (``answering.cleaned``) and finds
     grounded in the quote (``answering.ungrounded``)."""
     gold = one_line(row.answers[0])
     tries = []

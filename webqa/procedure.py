@@ -113,7 +113,7 @@ class Course(Protocol):
     def judge_by(self) -> str:
         """How ``judge``'s chat is answered: "yes" (the policy's P(yes) of a yes/no
         question) or "draft" (the answer the policy writes from the quotes, the very
-        request the end would make: ``webqa.browsing.answer_request``)."""
+        request the end would make: ``webqa.episode.answer_request``)."""
         ...
 
     def judge(self, observation: Observation) -> Chat | None:
@@ -361,9 +361,7 @@ class GuidedCourse:
 
     def judged(self, observation: Observation, reply: float | str) -> None:
         if isinstance(reply, str):
-            answered = states_answer(
-                observation.question, reply, observation.quotes, redrafted=self.redraft
-            )
+            answered = states_answer(observation.question, reply, observation.quotes)
         else:
             answered = reply >= self.procedure.judge_threshold
         self._answered[quotes_key(observation.quotes)] = answered
@@ -441,17 +439,20 @@ def judge_chat(question: str, quotes: tuple[Quote, ...]) -> Chat:
 
 
 def follow_up_grammar(observation: Observation) -> CommandConstraint:
-    """The follow-up search: at most ``FOLLOW_UP_WORDS`` words, each a word of the
-    question other than the names it gives (they were searched for already) or a word
-    of the quotes (or one that begins as such a word does, "India" from "Indian"), one
-    of them a word of the quotes that the question lacks, not a search made before."""
-    named = {w.casefold() for n in names(observation.question) for w in _WORD.findall(n)}
+    """The follow-up search: at most ``FOLLOW_UP_WORDS`` different words, none a stop
+    word ("When was the ..." copies the question), each a word of the question other
+    than the names it gives (they were searched for already) or a word of the quotes (or
+    one that begins as such a word does, "India" from "Indian"), one of them a word of
+    the quotes that the question lacks, not a search made before."""
+    left_out = STOP_WORDS | {
+        w.casefold() for n in names(observation.question) for w in _WORD.findall(n)
+    }
     question_words = _WORD.findall(observation.question)
-    asked = [w for w in question_words if w.casefold() not in named]
+    asked = [w for w in question_words if w.casefold() not in left_out]
     quoted = [
         w
         for w in _WORD.findall(" ".join(q.text for q in observation.quotes))
-        if w.casefold() not in named
+        if w.casefold() not in left_out
     ]
     # the query names something the quotes found that the question did not name
     known = {w.casefold() for w in question_words} | STOP_WORDS

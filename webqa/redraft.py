@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from webqa.answering import CitedClaims, ungrounded
-from webqa.browsing import Episode, answer_request
-from webqa.drafting import cleaned
+from webqa.answering import CitedClaims, cleaned, ungrounded
+from webqa.episode import Episode, answer_request
 from webqa.models.base import Policy
 from webqa.text import find_citations, split_sentences
 from webqa.values import Event, EventSink

@@ -1,5 +1,5 @@
 """Answer hygiene (issue 13): the answer shown is the answer alone, one paragraph with its
-[n] marks, whatever of its prompt the policy echoes (webqa.drafting.tidy)."""
+[n] marks, whatever of its prompt the policy echoes (webqa.tidying.tidy)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from tests.fakes import FakePolicy
 from webqa.agent import run_question
 from webqa.answering import NOTHING_FOUND, format_quotes
-from webqa.drafting import tidy
 from webqa.models.base import GenerationRequest
+from webqa.tidying import tidy
 from webqa.values import Quote
 from webqa.web.zimweb import ZimWeb
 

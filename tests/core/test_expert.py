@@ -17,7 +17,8 @@ from tests.fakes import BF, QUOTE, FakeWeb
 from webqa import demos
 from webqa.answering import answer_chat
 from webqa.browser.env import Observation
-from webqa.browsing import browse_chat, new_episode
+from webqa.browsing import browse_chat
+from webqa.episode import new_episode
 from webqa.errors import InputError
 from webqa.expert import (
     EVIDENCE_OUT_OF_VIEW,

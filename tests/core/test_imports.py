@@ -96,9 +96,9 @@ LAYERS = (
     ),
     ("webqa.web",),
     ("webqa.browser", "webqa.models", "webqa.prompting", "webqa.demos"),
-    ("webqa.shortlist", "webqa.answering", "webqa.ranking"),
+    ("webqa.shortlist", "webqa.tidying", "webqa.answering", "webqa.ranking"),
     ("webqa.procedure",),
-    ("webqa.browsing", "webqa.drafting", "webqa.redraft"),
+    ("webqa.episode", "webqa.redraft", "webqa.drafting", "webqa.browsing"),
     ("webqa.agent",),
     (
         "webqa.store",

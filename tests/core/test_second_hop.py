@@ -12,9 +12,11 @@ import pytest
 
 from tests.fakes import FakePolicy, FakeWeb
 from webqa import prompting
+from webqa.answering import CitedClaims
 from webqa.browser.commands import CommandConstraint
-from webqa.browsing import Episode, browse, new_episode
+from webqa.browsing import browse
 from webqa.drafting import write
+from webqa.episode import Episode, new_episode
 from webqa.errors import InputError
 from webqa.models.base import Chat, GenerationRequest
 from webqa.procedure import FOLLOW_UP_PROMPT, FOLLOW_UP_WORDS, JUDGE_PROMPT, Free, Guided
@@ -107,7 +109,12 @@ def test_quotes_that_do_not_answer_lead_to_a_follow_up_search_and_a_second_page(
     assert BRIDGE in follow.chat[-1].content  # the quotes name the bridge
     grammar = follow.constraint
     assert grammar is not None
-    assert grammar.complete("Search Ruritania") and grammar.complete("Search capital of Ruritania")
+    assert grammar.complete("Search Ruritania") and grammar.complete("Search capital Ruritania")
+    # no stop word (a copy of the question's opening) and no word twice
+    assert not grammar.allows("Search What is the") and not grammar.complete(
+        "Search capital of Ruritania"
+    )
+    assert not grammar.complete("Search Ruritania capital Ruritania")
     assert not grammar.allows("Search Paris") and not grammar.allows("Clicked on link 0")
     assert not grammar.allows("Quote: ") and not grammar.complete("End: Answer")
     assert not grammar.complete("Search poet poet poet poet poet poet poet")  # seven words
@@ -176,13 +183,16 @@ def test_the_follow_up_prompts_example_is_a_query_its_grammar_admits() -> None:
     assert judge.rstrip().endswith("Answer yes or no.") and Q in judge
 
 
-def drafts(answer_to: dict[str, str]) -> FakePolicy:
+def drafts(answer_to: dict[str, str], again: str = "I could not tell [1].") -> FakePolicy:
     """A policy that browses as ``reply`` does and drafts, from quotes holding a key of
-    ``answer_to``, its answer (the first key found), else "I could not tell [1]."."""
+    ``answer_to``, its answer (the first key found), else "I could not tell [1]."; a
+    redraft (decoded under ``CitedClaims``) is ``again``."""
 
     def draft_or_command(request: GenerationRequest) -> str:
-        if request.constraint is not None:
+        if isinstance(request.constraint, CommandConstraint):
             return reply(request)
+        if request.constraint is not None:
+            return again
         quotes = request.chat[-1].content
         return next((a for k, a in answer_to.items() if k in quotes), "I could not tell [1].")
 
@@ -195,7 +205,9 @@ def test_a_draft_that_declines_or_adds_nothing_leads_to_the_second_page() -> Non
         episode = episode_of(policy, Guided(ranker, follow_up=True))
         commands = [step.command for step in episode.steps]
         assert commands[3:] == [FOLLOW_UP, "Clicked on link 1", f"Quote: {ANSWER}", "End: Answer"]
-        assert policy.yes_chats == []  # the draft judged, not a yes/no
+        # the draft judged, not a yes/no on the question (the made-up draft's redraft asks
+        # the support judge whether its quote supports it)
+        assert not any(Q in chat[-1].content for chat in policy.yes_chats)
         drafted = [r for r in policy.requests if r.constraint is None]
         assert len(drafted) == 1 and BRIDGE in drafted[0].chat[-1].content
         assert drafted[0].seed == episode.seed and drafted[0].temperature == 0.0
@@ -221,12 +233,21 @@ def test_an_unknown_judge_is_refused() -> None:
         Guided(ranker, judge_by="maybe")
 
 
-def test_a_draft_that_only_cites_is_left_to_the_redraft() -> None:
-    # "The capital is [1]." adds no word: the redraft at the end usually finds the fact
-    # in the quote, so there is no second search; without redrafts there is one
+def test_a_draft_that_only_cites_is_redrafted_before_it_is_judged() -> None:
+    # "The capital is [1]." adds no word: it is written again at once, as the end would
+    # (``webqa.redraft``); a redraft that states what the quote says ends the episode and
+    # is its answer, one that does not leads to the second page, as does the bare draft
+    # without redrafts
     bare = "The capital of Ann Smith's home country is [1]."
-    kept = drafts({"Ruritanian": bare})
-    assert [s.command for s in episode_of(kept, Guided(ranker)).steps][3:] == ["End: Answer"]
-    hop = drafts({"Ruritanian": bare})
-    steps = [s.command for s in episode_of(hop, Guided(ranker, redraft=False)).steps]
-    assert steps[3] == FOLLOW_UP
+    stated = "Ann Smith's home country is Ruritania [1]."
+    kept = drafts({"Ruritanian": bare}, again=stated)
+    episode = episode_of(kept, Guided(ranker))
+    assert [s.command for s in episode.steps][3:] == ["End: Answer"]
+    assert episode.draft == stated
+    assert sum(isinstance(r.constraint, CitedClaims) for r in kept.requests) == 1
+    for policy, procedure in (
+        (drafts({"Ruritanian": bare}, again=bare), Guided(ranker)),  # the redraft fails
+        (drafts({"Ruritanian": bare}, again=stated), Guided(ranker, redraft=False)),
+    ):
+        steps = [s.command for s in episode_of(policy, procedure).steps]
+        assert steps[3] == FOLLOW_UP

@@ -243,7 +243,7 @@ class CommandConstraint:
     page's letter case and single spaces (quotes still match loosely when carried out;
     this only stops a model from spelling a quote in odd cases and spacing).
     ``search_words`` (None: any text) keeps a Search to at most ``max_search_words``
-    words, each one of these words or sharing its first letters with one (see
+    different words, each one of these words or sharing its first letters with one (see
     ``_word_ok``): a query a model writes stays short and on topic; with
     ``search_needs``, a whole query also has one of those words (the same way).
     """
@@ -366,12 +366,15 @@ class CommandConstraint:
         return False
 
     def _search_ok(self, arg: str, whole: bool) -> bool:
-        """A query of at most ``max_search_words`` words of ``search_words``."""
+        """A query of at most ``max_search_words`` different words of ``search_words``."""
         words = arg.split(" ")
         if len(words) > self._max_words or "" in words[:-1] or (whole and not words[-1]):
             return False
         last = len(words) - 1
         if not all(self._word_ok(w.casefold(), whole or i < last) for i, w in enumerate(words)):
+            return False
+        done = [w.casefold() for w in (words if whole else words[:-1])]
+        if len(set(done)) < len(done):  # no word twice ("1911 and 1911")
             return False
         return not whole or self._needs is None or any(map(self._needed, words))
 
