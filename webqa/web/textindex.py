@@ -212,11 +212,11 @@ class TextIndex:
             title = str(doc.get_first("title") or "")
             title_terms = self._analyzer.analyze(core_title(title))
             bonus = 0.0
-            if _title_named(title_terms, query_terms):
-                named = set(title_terms)
+            named = _title_named(title_terms, query_terms)
+            if named:
                 site = self._analyzer.analyze(title[len(core_title(title)) :])
-                if site and _title_named([t for t in site if t not in STOP_WORDS], query_terms):
-                    named |= set(site)  # "... according to the World Factbook"
+                if site:  # "... according to the World Factbook"
+                    named |= _title_named([t for t in site if t not in STOP_WORDS], query_terms)
                 bonus = TITLE_NAMED_BONUS * sum(weight.get(t, 0.0) for t in named) / total_weight
             pages[path] = _Page(score / top + bonus, title, set(title_terms), [passage])
         ranked = sorted(pages.items(), key=lambda item: -item[1].score)[:k]
@@ -243,6 +243,12 @@ class TextIndex:
         should = tantivy.Occur.Should
         by_title = tantivy.Query.boolean_query(
             [(should, tantivy.Query.term_query(self._schema, "title", t)) for t in terms]
+            + [
+                # title words that name the same thing ("Belgium" for "Belgian")
+                (should, tantivy.Query.regex_query(self._schema, "title", pattern))
+                for t in terms
+                if (pattern := _kin_pattern(t))
+            ]
         )
         missing: list[str] = []
         checked: set[str] = set()  # a page's passages share its title: checked once
@@ -302,15 +308,51 @@ def _adjacent_pairs(
     return list(dict.fromkeys(pairs))
 
 
-def _title_named(title_terms: Sequence[str], query_terms: Sequence[str]) -> bool:
+KIN_PREFIX = 5  # letters two words must share to name the same thing ...
+KIN_TAIL = 3  # ... with at most this many more after them in each
+
+
+def same_thing(a: str, b: str) -> bool:
+    """Whether two analysed terms name the same thing: equal, or sharing their first
+    ``KIN_PREFIX`` letters or more with at most ``KIN_TAIL`` letters after that shared
+    beginning in each: a country and its people ("belgium" and "belgian", "brazil" and
+    "brazilian", "india" and "indian"), not "austria" and "australian"."""
+    if a == b:
+        return True
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return (
+        shared >= KIN_PREFIX
+        and len(a) - shared <= KIN_TAIL
+        and len(b) - shared <= KIN_TAIL
+        and a.isalpha()
+        and b.isalpha()
+    )
+
+
+def _kin_pattern(term: str) -> str | None:
+    """A regular expression for the terms that may be ``same_thing`` as ``term`` (its
+    first ``KIN_PREFIX`` letters, then up to as many letters as ``term`` has after them
+    plus ``KIN_TAIL``), or None for a term too short or not all letters."""
+    if len(term) < KIN_PREFIX or not term.isalpha():
+        return None
+    return f"{re.escape(term[:KIN_PREFIX])}[a-z]{{0,{len(term) - KIN_PREFIX + KIN_TAIL}}}"
+
+
+def _title_named(title_terms: Sequence[str], query_terms: Sequence[str]) -> set[str]:
+    """The query terms that name ``title_terms``, each in turn (``same_thing``), where
+    the query names the whole title; else an empty set."""
     n = len(title_terms)
     if n == 0 or n > len(query_terms):
-        return False
-    first = title_terms[0]
+        return set()
     for i in range(len(query_terms) - n + 1):
-        if query_terms[i] == first and list(query_terms[i : i + n]) == list(title_terms):
-            return True
-    return False
+        window = query_terms[i : i + n]
+        if all(same_thing(t, q) for t, q in zip(title_terms, window, strict=True)):
+            return set(window)
+    return set()
 
 
 def make_snippet(
