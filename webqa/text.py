@@ -247,6 +247,31 @@ def keywords(text: str) -> set[str]:
     return {stem(w) for w in words if w not in STOP_WORDS and (len(w) > 2 or w.isdigit())}
 
 
+KIN_PREFIX = 5  # letters two words must share to name the same thing ...
+KIN_TAIL = 3  # ... with at most this many more after them in each
+
+
+def same_thing(a: str, b: str) -> bool:
+    """Whether two analysed terms name the same thing: equal, or sharing their first
+    ``KIN_PREFIX`` letters or more with at most ``KIN_TAIL`` letters after that shared
+    beginning in each: a country and its people ("belgium" and "belgian", "brazil" and
+    "brazilian", "india" and "indian"), not "austria" and "australian"."""
+    if a == b:
+        return True
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return (
+        shared >= KIN_PREFIX
+        and len(a) - shared <= KIN_TAIL
+        and len(b) - shared <= KIN_TAIL
+        and a.isalpha()
+        and b.isalpha()
+    )
+
+
 MIN_SHARED_PREFIX = 5  # a stem this long that begins another names the same thing
 
 

@@ -165,6 +165,14 @@ def test_a_query_limited_to_given_words() -> None:
     )
     assert needs.complete("Search India capital") and needs.complete("Search Indian")
     assert not needs.complete("Search capital") and needs.allows("Search capital")
+    # no word made up from a given one, and no word twice, not even on its way (a
+    # decoder that cannot end a query writes on until its budget runs out)
+    made_up = CommandConstraint(
+        [], "", kinds={"Search"}, search_words=["independent", "Belgian", "capital"]
+    )
+    assert made_up.complete("Search Belgium capital") and made_up.allows("Search independ")
+    for query in ("independentiaa", "Belgiumxyz", "capital Capital"):
+        assert not made_up.allows(f"Search {query}"), query
     free = CommandConstraint([], "", kinds={"Search"})
     assert free.complete("Search Delhi, the capital")  # without words, any query
 

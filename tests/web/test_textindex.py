@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from webqa.web.textindex import IndexDoc, TextIndex, same_thing, write_index
+from webqa.text import same_thing
+from webqa.web.textindex import IndexDoc, TextIndex, write_index
 
 
 def test_a_page_the_question_names_is_found_when_its_words_are_outnumbered(

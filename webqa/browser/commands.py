@@ -10,13 +10,12 @@ from typing import NamedTuple
 
 from webqa.browser.page import normalize
 from webqa.errors import WebQAError
+from webqa.text import KIN_PREFIX, same_thing
 from webqa.values import EndReason
 
 MAX_TEXT_CHARS = 200  # longest Search query or Find text
 MAX_LINK_ID_DIGITS = 9  # longest link id read
 QUOTE_SEP = "━"  # U+2501, separates start and end in "Quote: <start>━<end>"
-STEM = 4  # a query word limited to given words may differ from one after this many letters
-STEM_SLACK = 2  # and be this many letters longer than it
 MAX_WORD_CHARS = 40  # longest word of such a query
 MAX_CHOICES = 64  # most whole commands ``CommandConstraint.choices`` lists
 MAX_QUOTE_CHOICES = 16  # and most quotes from one passage (the shortest)
@@ -243,7 +242,7 @@ class CommandConstraint:
     page's letter case and single spaces (quotes still match loosely when carried out;
     this only stops a model from spelling a quote in odd cases and spacing).
     ``search_words`` (None: any text) keeps a Search to at most ``max_search_words``
-    different words, each one of these words or sharing its first letters with one (see
+    different words, each one of these words or one that names the same thing (see
     ``_word_ok``): a query a model writes stays short and on topic; with
     ``search_needs``, a whole query also has one of those words (the same way).
     """
@@ -269,16 +268,16 @@ class CommandConstraint:
         self._max_words = max_search_words
         self._words: frozenset[str] | None = None
         self._stems: frozenset[str] = frozenset()
+        # the first KIN_PREFIX letters of a word -> the words that begin with them: a
+        # query word may be one of them or name the same thing (``same_thing``)
+        self._kin: dict[str, list[str]] = {}
         if search_words is not None:
             self._words = frozenset(w.casefold() for w in search_words)
-            self._stems = frozenset(w[:i] for w in self._words for i in range(1, STEM))
-            # a word's first STEM letters -> the longest such word: another word with
-            # them may be up to STEM_SLACK letters longer
-            self._letters = frozenset("".join(self._words))  # what such a word is made of
-            self._stem_len: dict[str, int] = {}
-            for w in self._words:
-                if len(w) >= STEM:
-                    self._stem_len[w[:STEM]] = max(len(w), self._stem_len.get(w[:STEM], 0))
+            self._stems = frozenset(w[:i] for w in self._words for i in range(1, KIN_PREFIX))
+            self._letters = frozenset("".join(self._words))  # the letters they use
+            for w in sorted(self._words):
+                if len(w) >= KIN_PREFIX:
+                    self._kin.setdefault(w[:KIN_PREFIX], []).append(w)
         self._needs: frozenset[str] | None = None
         if search_needs is not None:
             self._needs = frozenset(w.casefold() for w in search_needs)
@@ -376,36 +375,47 @@ class CommandConstraint:
         done = [w.casefold() for w in (words if whole else words[:-1])]
         if len(set(done)) < len(done):  # no word twice ("1911 and 1911")
             return False
+        if not whole and (part := words[-1].casefold()) in done:
+            # a word again, on its way: only if it can still grow into another word (a
+            # grammar that admits a prefix it can never complete leaves the decoder
+            # writing "Capital Capital" until its token budget runs out)
+            others = self._kin.get(part[:KIN_PREFIX], self._words or ())
+            if not any(w.startswith(part) and w not in done for w in others):
+                return False
         return not whole or self._needs is None or any(map(self._needed, words))
 
     def _needed(self, word: str) -> bool:
-        """Whether ``word`` is one of ``search_needs``, or begins as one does."""
+        """Whether ``word`` is one of ``search_needs``, or names the same thing as one
+        (``same_thing``)."""
         folded = word.casefold()
         needs = self._needs or frozenset()
-        return folded in needs or (
-            len(folded) >= STEM and any(n.startswith(folded[:STEM]) for n in needs)
-        )
+        return folded in needs or any(same_thing(folded, n) for n in needs)
 
     def _word_ok(self, word: str, whole: bool) -> bool:
-        """A whole query word is one of the words, or one that begins as one of them does
-        through its first ``STEM`` letters, made of their letters and at most
-        ``STEM_SLACK`` longer ("India" from "Indian", "England" from "English"); a part
-        of one is on its way to that."""
+        """A whole query word is one of the words, or one that names the same thing as
+        one of them without running on from it (``same_thing``: "Belgium" from "Belgian",
+        "India" from "Indian"; not "independentiaa" from "independent", nor "Norway"
+        from "Norwegian", which share only four letters); a part of one is on its way
+        to that."""
         if not word:
             return not whole
         if len(word) > MAX_WORD_CHARS or not _WORD.fullmatch(word):
             return False
-        if whole and word in (self._words or ()):
+        words = self._words or frozenset()
+        if word in words:
             return True
-        if len(word) < STEM:
+        if len(word) < KIN_PREFIX:
             return not whole and word in self._stems
-        longest = self._stem_len.get(word[:STEM])
+        kin = self._kin.get(word[:KIN_PREFIX], [])
         return (
-            longest is not None
-            and len(word) <= longest + STEM_SLACK
-            and set(word) <= self._letters
-            # not a given word run on into another ("countryis", "Rosalindfr")
-            and not any(word[:i] in (self._words or ()) for i in range(3, len(word)))
+            (word.isascii() or set(word) <= self._letters)  # not "India的"
+            and any(
+                # named the same, but not a word run on ("independentiaa")
+                (same_thing(word, w) and not word.startswith(w))
+                or (not whole and w.startswith(word))
+                for w in kin
+            )
+            and not any(word[:i] in words for i in range(3, len(word)))  # "countryis"
         )
 
     def allows(self, text: str) -> bool:

@@ -26,7 +26,15 @@ from typing import Any
 import tantivy
 
 from webqa.errors import CorpusError, SearchError
-from webqa.text import STOP_WORDS, analyzer, core_title, split_sentences
+from webqa.text import (
+    KIN_PREFIX,
+    KIN_TAIL,
+    STOP_WORDS,
+    analyzer,
+    core_title,
+    same_thing,
+    split_sentences,
+)
 
 ANALYZER_NAME = "webqa_en"
 META_FILE = "webqa-index.json"
@@ -306,31 +314,6 @@ def _adjacent_pairs(
             if len(left) == 1 and len(right) == 1:
                 pairs.append((left[0], right[0]))
     return list(dict.fromkeys(pairs))
-
-
-KIN_PREFIX = 5  # letters two words must share to name the same thing ...
-KIN_TAIL = 3  # ... with at most this many more after them in each
-
-
-def same_thing(a: str, b: str) -> bool:
-    """Whether two analysed terms name the same thing: equal, or sharing their first
-    ``KIN_PREFIX`` letters or more with at most ``KIN_TAIL`` letters after that shared
-    beginning in each: a country and its people ("belgium" and "belgian", "brazil" and
-    "brazilian", "india" and "indian"), not "austria" and "australian"."""
-    if a == b:
-        return True
-    shared = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        shared += 1
-    return (
-        shared >= KIN_PREFIX
-        and len(a) - shared <= KIN_TAIL
-        and len(b) - shared <= KIN_TAIL
-        and a.isalpha()
-        and b.isalpha()
-    )
 
 
 def _kin_pattern(term: str) -> str | None:
