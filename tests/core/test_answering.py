@@ -5,6 +5,7 @@ from webqa.answering import (
     clean_citations,
     format_quotes,
     references,
+    states_answer,
 )
 from webqa.text import strip_think as strip_thinking
 from webqa.values import Quote
@@ -122,3 +123,22 @@ def test_a_country_and_its_people_are_one_name_to_the_grounding_check() -> None:
     niger = [Quote("Niger", "zim://c/N", "c", "Niamey is the capital.")]
     assert unnamed("What is the capital of Austria?", [Quote("Australia", "u", "c", "")])
     assert not unnamed("What is the capital of Niger?", niger)
+
+
+def test_a_draft_answers_as_the_user_would_see_it() -> None:
+    question = "What is the capital of Burkina Faso?"
+    quotes = QUOTES[:1]
+    assert states_answer(question, "The capital of Burkina Faso is Ouagadougou [1].", quotes)
+    # a decline, a bare citation, a made-up city, quotes about another country: no
+    for draft in (
+        "I could not find the capital [1].",
+        "The capital of Burkina Faso is [1].",
+        "The capital of Burkina Faso is Bobo-Dioulasso [1].",
+    ):
+        assert not states_answer(question, draft, quotes), draft
+    assert not states_answer(question, "It is Bamako [1].", QUOTES[1:])
+    # what echoes the prompt is read past: the question and the quotes pasted back as
+    # a reference list say nothing; the answer after them still answers
+    echo = f"Question: {question}\nQuotes:\n[1] Burkina Faso (c): Its capital is Ouagadougou."
+    assert not states_answer(question, echo, quotes)
+    assert states_answer(question, f"{echo}\nAnswer: It is Ouagadougou [1].", quotes)
