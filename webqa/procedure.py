@@ -517,7 +517,10 @@ def guided_grammar(
         fresh = [i for i in links if f"Clicked on link {i}" not in exclude]
         for i in fresh[: min(skip, len(fresh) - 1)]:
             exclude.add(f"Clicked on link {i}")
-        kinds = {"Click"} if fresh else {"Search"}
+        # nothing left to open: with quotes the episode ends (a search written freely
+        # here, after the follow-up found nothing new, looped "X (webqa) (webqa)" to
+        # the end of its actions), without them it searches again
+        kinds = {"Click"} if fresh else (set() if quotes else {"Search"})
         searched = bool(fresh)  # results to open: a search is not left unread
     else:
         quoted = any(q.url == page.url for q in quotes)

@@ -171,8 +171,13 @@ def test_a_query_limited_to_given_words() -> None:
         [], "", kinds={"Search"}, search_words=["independent", "Belgian", "capital"]
     )
     assert made_up.complete("Search Belgium capital") and made_up.allows("Search independ")
-    for query in ("independentiaa", "Belgiumxyz", "capital Capital"):
+    for query in ("independentiaa", "independemic", "Belgiumxyz", "capital Capital"):
         assert not made_up.allows(f"Search {query}"), query
+    years = CommandConstraint(
+        [], "", kinds={"Search"}, search_words=["1862", "1802", "year", "Sultan"]
+    )
+    assert years.allows("Search 1862 year 180") and not years.allows("Search 1862 year 186")
+    assert not years.allows("Search Sultamib") and years.complete("Search Sultan 1802")
     free = CommandConstraint([], "", kinds={"Search"})
     assert free.complete("Search Delhi, the capital")  # without words, any query
 
@@ -259,3 +264,29 @@ def test_a_draft_that_only_cites_is_redrafted_before_it_is_judged() -> None:
     ):
         steps = [s.command for s in episode_of(policy, procedure).steps]
         assert steps[3] == FOLLOW_UP
+
+
+def test_a_follow_up_that_finds_nothing_new_ends_the_episode() -> None:
+    # the follow-up's results hold only the page already quoted: nothing is left to
+    # open, and with quotes in hand the episode ends rather than searching on freely
+    web = FakeWeb(
+        [Document(POET, "Ann Smith", f"{BRIDGE}\n\nShe lived by the sea.", "text/plain")],
+        {
+            Q: [SearchResult("Ann Smith", POET, BRIDGE)],
+            "Ruritania capital": [SearchResult("Ann Smith", POET, BRIDGE)],
+        },
+    )
+
+    def search_on(request: GenerationRequest) -> str:
+        constraint = request.constraint
+        if isinstance(constraint, CommandConstraint) and constraint.complete("Search Strelsau"):
+            return "Search Strelsau"  # a model that would search on if it could
+        if request.constraint is None:
+            return "I could not tell [1]."
+        return reply(request)
+
+    policy = FakePolicy(search_on)
+    course = Guided(ranker).start(Q)
+    episode = new_episode(0, Q, web, course, max_actions=20, seed=0, temperature=0.0, started=0.0)
+    browse([episode], policy, course, max_tokens=64, emit=lambda event: None)
+    assert [s.command for s in episode.steps][3:] == [FOLLOW_UP, "End: Answer"]

@@ -271,9 +271,14 @@ class CommandConstraint:
         # the first KIN_PREFIX letters of a word -> the words that begin with them: a
         # query word may be one of them or name the same thing (``same_thing``)
         self._kin: dict[str, list[str]] = {}
+        self._grows: dict[str, set[str]] = {}
         if search_words is not None:
             self._words = frozenset(w.casefold() for w in search_words)
             self._stems = frozenset(w[:i] for w in self._words for i in range(1, KIN_PREFIX))
+            # every beginning of a word -> the words that begin so
+            for w in self._words:
+                for i in range(1, len(w) + 1):
+                    self._grows.setdefault(w[:i], set()).add(w)
             self._letters = frozenset("".join(self._words))  # the letters they use
             for w in sorted(self._words):
                 if len(w) >= KIN_PREFIX:
@@ -375,14 +380,21 @@ class CommandConstraint:
         done = [w.casefold() for w in (words if whole else words[:-1])]
         if len(set(done)) < len(done):  # no word twice ("1911 and 1911")
             return False
-        if not whole and (part := words[-1].casefold()) in done:
-            # a word again, on its way: only if it can still grow into another word (a
-            # grammar that admits a prefix it can never complete leaves the decoder
-            # writing "Capital Capital" until its token budget runs out)
-            others = self._kin.get(part[:KIN_PREFIX], self._words or ())
-            if not any(w.startswith(part) and w not in done for w in others):
-                return False
+        if not whole and not self._completes(words[-1].casefold(), set(done)):
+            # a grammar that admits a beginning it can never complete leaves the decoder
+            # writing on ("Capital Capital", "1862 ... 186") until its budget runs out
+            return False
         return not whole or self._needs is None or any(map(self._needed, words))
+
+    def _completes(self, part: str, done: set[str]) -> bool:
+        """Whether ``part``, the query's last word on its way, can still end as a word
+        the query has not used: a given word it begins, or ``part`` itself as a word
+        named the same as a given one (``_word_ok``)."""
+        if not part:
+            return True
+        if any(w not in done for w in self._grows.get(part, ())):
+            return True
+        return part not in done and self._word_ok(part, whole=True)
 
     def _needed(self, word: str) -> bool:
         """Whether ``word`` is one of ``search_needs``, or names the same thing as one
@@ -393,10 +405,9 @@ class CommandConstraint:
 
     def _word_ok(self, word: str, whole: bool) -> bool:
         """A whole query word is one of the words, or one that names the same thing as
-        one of them without running on from it (``same_thing``: "Belgium" from "Belgian",
-        "India" from "Indian"; not "independentiaa" from "independent", nor "Norway"
-        from "Norwegian", which share only four letters); a part of one is on its way
-        to that."""
+        one of them and no longer (``same_thing``: "Belgium" from "Belgian", "India" from
+        "Indian"; not "independemic" from "independent", nor "Norway" from "Norwegian",
+        which share only four letters); a part of one is on its way to that."""
         if not word:
             return not whole
         if len(word) > MAX_WORD_CHARS or not _WORD.fullmatch(word):
@@ -410,8 +421,10 @@ class CommandConstraint:
         return (
             (word.isascii() or set(word) <= self._letters)  # not "India的"
             and any(
-                # named the same, but not a word run on ("independentiaa")
-                (same_thing(word, w) and not word.startswith(w))
+                # named the same and no longer ("India" from "Indian", "Belgium" from
+                # "Belgian"; not "independemic" from "independent", "Sultamib" from
+                # "Sultan")
+                (same_thing(word, w) and len(word) <= len(w) and not word.startswith(w))
                 or (not whole and w.startswith(word))
                 for w in kin
             )
