@@ -125,9 +125,10 @@ def judge(
             most = min(answer_tokens, redraft_tokens)
             texts.update(redraft(question, drafted, texts, policy, max_tokens=most, emit=emit))
         for e in drafted:
-            e.drafts[quotes_key(e.quotes)] = texts[e.index]
+            key = quotes_key(e.quotes)
+            e.drafts[key] = texts[e.index]
             if course.redraft:
-                e.redrafted.add(quotes_key(e.quotes))
+                e.redrafted.add(key)
             course.judged(e.observation, texts[e.index])
         return
     asked: dict[tuple[str, ...], list[Episode]] = {}

@@ -442,8 +442,8 @@ def follow_up_grammar(observation: Observation) -> CommandConstraint:
     """The follow-up search: at most ``FOLLOW_UP_WORDS`` different words, none a stop
     word ("When was the ..." copies the question), each a word of the question other
     than the names it gives (they were searched for already) or a word of the quotes (or
-    one that begins as such a word does, "India" from "Indian"), one of them a word of
-    the quotes that the question lacks, not a search made before."""
+    one that names the same thing, "India" from "Indian": ``CommandConstraint``), one of
+    them a word of the quotes that the question lacks, not a search made before."""
     left_out = STOP_WORDS | {
         w.casefold() for n in names(observation.question) for w in _WORD.findall(n)
     }

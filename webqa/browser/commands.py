@@ -267,20 +267,18 @@ class CommandConstraint:
         self._exclude = frozenset(exclude)
         self._max_words = max_search_words
         self._words: frozenset[str] | None = None
-        self._stems: frozenset[str] = frozenset()
         # the first KIN_PREFIX letters of a word -> the words that begin with them: a
         # query word may be one of them or name the same thing (``same_thing``)
         self._kin: dict[str, list[str]] = {}
+        # every beginning of a word -> the words that begin so
         self._grows: dict[str, set[str]] = {}
         if search_words is not None:
             self._words = frozenset(w.casefold() for w in search_words)
-            self._stems = frozenset(w[:i] for w in self._words for i in range(1, KIN_PREFIX))
-            # every beginning of a word -> the words that begin so
             for w in self._words:
                 for i in range(1, len(w) + 1):
                     self._grows.setdefault(w[:i], set()).add(w)
             self._letters = frozenset("".join(self._words))  # the letters they use
-            for w in sorted(self._words):
+            for w in self._words:
                 if len(w) >= KIN_PREFIX:
                     self._kin.setdefault(w[:KIN_PREFIX], []).append(w)
         self._needs: frozenset[str] | None = None
@@ -416,7 +414,7 @@ class CommandConstraint:
         if word in words:
             return True
         if len(word) < KIN_PREFIX:
-            return not whole and word in self._stems
+            return not whole and word in self._grows
         kin = self._kin.get(word[:KIN_PREFIX], [])
         return (
             (word.isascii() or set(word) <= self._letters)  # not "India的"
