@@ -366,6 +366,15 @@ def names(question: str) -> list[str]:
 _YEAR = re.compile(r"\d{4}")
 
 
+def relation(question: str) -> set[str]:
+    """What ``question`` asks of what it names: its keywords less those of its
+    ``names`` ("highest" and "point" of "What is the highest point in Burkina
+    Faso?"; "author", "die" and "year" of "In what year did the author of Les
+    Misérables die?"), or all its keywords where that leaves none."""
+    asked = keywords(question)
+    return asked - keywords(" ".join(names(question))) or asked
+
+
 def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:
     """The ``names`` of ``question`` that no quote names, in its text or its page's
     title: quotes about a Yuzuru Hanyu do not answer a question about a Yuzuru

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from webqa.text import last_sentence, sentence_ends, split_sentences
+from webqa.text import keywords, last_sentence, relation, sentence_ends, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,18 @@ def test_splitting_takes_linear_time(text: str) -> None:
     split_sentences(text)
     sentence_ends(text)
     assert time.monotonic() - start < 2.0
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("What is the highest point in Burkina Faso?", "highest point"),
+        ("In what year did the author of Les Misérables die?", "year author die"),
+        ("Which currency does Max Planck's native country use?", "currency native country use"),
+        ("In 1990, who won the Tour de France?", "won"),  # a year is a name
+        ("what is the capital of peru?", "capital peru"),  # nothing capitalised: all of it
+        ("Who is Ann Smith?", "Ann Smith"),  # nothing but names: all of it
+    ],
+)
+def test_relation_is_what_a_question_asks_of_what_it_names(question: str, asked: str) -> None:
+    assert relation(question) == keywords(asked)

@@ -61,6 +61,7 @@ from webqa.text import (
     meets,
     names,
     new_keywords,
+    relation,
     remove_citations,
     split_sentences,
     stem,
@@ -119,8 +120,8 @@ def features(
     named = names(question)
     names_covered = 1.0 - len(names_missing) / len(named) if named else 1.0
     # what the question asks of what it names ("highest point", "hospital", "born")
-    relation = asked - keywords(" ".join(named)) or asked
-    related = len(meets(relation, said)) / len(relation) if relation else 0.0
+    asks = relation(question)
+    related = len(meets(asks, said)) / len(asks) if asks else 0.0
     news = new_keywords(question, answer)
     quoted_news = meets(news, said)
     news_quoted = len(quoted_news) / len(news) if news else 0.0
@@ -137,7 +138,7 @@ def features(
         0.0 if declined else covered,
         0.0 if declined else names_covered,
         0.0 if declined else news_quoted,
-        0.0 if declined else _nearness(relation, quoted_news, quotes),
+        0.0 if declined else _nearness(asks, quoted_news, quotes),
         float(not declined and not news),
         float(not declined and wants_number and has_number),
         float(not declined and wants_number and not has_number),
