@@ -49,7 +49,7 @@ from webqa.browser.page import Page, is_search_page, normalize, plain_line
 from webqa.errors import InputError
 from webqa.models.base import Chat, Message
 from webqa.shortlist import PassageRanker, Passages, Shortlister
-from webqa.text import STOP_WORDS, names, unnamed
+from webqa.text import STOP_WORDS, meets, names, relation, said_by, unnamed
 from webqa.values import BROWSING, Quote
 
 # Greedy episodes quote from the best passage; sampled ones choose among the best
@@ -213,6 +213,11 @@ class Guided:
     # questions' first quotes, those holding the answer scored 0.39-0.51, the rest 0.31-0.49.
     judge_by: str = "draft"
     judge_threshold: float = 0.4
+    # With "draft", the quotes must also say a word of what the question asks of what
+    # it names (``text.relation``: "die" or "year" of "In what year did the author of
+    # Les Misérables die?"); quotes that only name it ("1862 novel by Victor Hugo")
+    # are searched past, though a draft from them ("died in 1862") cites what they say.
+    relation_judge: bool = True
     # A page opened before anything was quoted that never names what the question names
     # (``text.unnamed`` over its title and text: "Mount Olympus" for "Which is the
     # highest peak of Cameroon?") is left for the results (its only command is Back), for
@@ -361,7 +366,11 @@ class GuidedCourse:
 
     def judged(self, observation: Observation, reply: float | str) -> None:
         if isinstance(reply, str):
-            answered = states_answer(observation.question, reply, observation.quotes)
+            question, quotes = observation.question, observation.quotes
+            answered = states_answer(question, reply, quotes) and (
+                not self.procedure.relation_judge
+                or bool(meets(relation(question), said_by(quotes)))
+            )
         else:
             answered = reply >= self.procedure.judge_threshold
         self._answered[quotes_key(observation.quotes)] = answered

@@ -290,3 +290,54 @@ def test_a_follow_up_that_finds_nothing_new_ends_the_episode() -> None:
     episode = new_episode(0, Q, web, course, max_actions=20, seed=0, temperature=0.0, started=0.0)
     browse([episode], policy, course, max_tokens=64, emit=lambda event: None)
     assert [s.command for s in episode.steps][3:] == [FOLLOW_UP, "End: Answer"]
+
+
+BOOK_Q = "In what year did the author of Ruritanian Odes die?"
+BOOK = "https://example.org/odes"
+BOOK_BRIDGE = "Ruritanian Odes is an 1851 book of poems by Ann Smith."
+DEATH = "Ann Smith lived in Strelsau until she died in 1870."
+
+
+def test_quotes_that_name_the_answer_s_subject_but_not_what_is_asked_of_it_lead_on() -> None:
+    # "died in 1851" cites a year the first quote says, but nothing quoted says what the
+    # question asks ("year", "author", "die"): with the relation judge the episode
+    # searches again; without it the grounded draft ends the episode
+    web = FakeWeb(
+        [
+            Document(BOOK, "Ruritanian Odes", BOOK_BRIDGE, "text/plain"),
+            Document(POET, "Ann Smith", f"Ann Smith was a poet.\n\n{DEATH}", "text/plain"),
+        ],
+        {
+            BOOK_Q: [SearchResult("Ruritanian Odes", BOOK, BOOK_BRIDGE)],
+            "Smith author": [SearchResult("Ann Smith", POET, DEATH)],
+        },
+    )
+
+    def step(request: GenerationRequest) -> str:
+        constraint = request.constraint
+        if constraint is None:  # the draft
+            text = request.chat[-1].content
+            return "She died in 1870 [2]." if "Strelsau" in text else "She died in 1851 [1]."
+        assert isinstance(constraint, CommandConstraint)
+        for command in ("Search Smith author", "Clicked on link 0", "End: Answer"):
+            if constraint.complete(command):
+                return command
+        for text in (BOOK_BRIDGE, DEATH):
+            if constraint.complete(f"Quote: {text}"):
+                return f"Quote: {text}"
+        raise AssertionError("no scripted command fits the grammar")
+
+    def rank(question: str, passages: Sequence[str]) -> list[float]:
+        return [float(p in (BOOK_BRIDGE, DEATH)) for p in passages]
+
+    for judge, after in ((True, ["Search Smith author", "Clicked on link 0"]), (False, [])):
+        course = Guided(rank, relation_judge=judge).start(BOOK_Q)
+        episode = new_episode(
+            0, BOOK_Q, web, course, max_actions=20, seed=0, temperature=0.0, started=0.0
+        )
+        browse([episode], FakePolicy(step), course, max_tokens=64, emit=lambda event: None)
+        steps = [s.command for s in episode.steps]
+        assert steps[3:-1] == (after + [f"Quote: {DEATH}"] if judge else []), steps
+        assert steps[-1] == "End: Answer"
+        texts = write(BOOK_Q, [episode], FakePolicy(step), max_tokens=64, emit=lambda e: None)
+        assert texts == {0: "She died in 1870 [2]." if judge else "She died in 1851 [1]."}
