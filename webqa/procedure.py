@@ -274,8 +274,7 @@ class GuidedCourse:
         # the quotes so far (their texts) -> whether the policy judged they state the answer
         self._answered: dict[tuple[str, ...], bool] = {}
         # a page a follow-up search found is ranked against that query and the question
-        # (the question's own words pull the second page's passages about the first
-        # page's subject): its URL -> the follow-up query's shortlister
+        # less the names it gives (``follow_up_focus``): its URL -> that shortlister
         self._found_by: dict[str, Shortlister] = {}
         self._follow_ups: dict[str, Shortlister] = {}
         # a page's URL -> whether it names every name of the question
@@ -297,7 +296,7 @@ class GuidedCourse:
         )
         if query is None:
             return
-        text = f"{query.removeprefix('Search ')}. {observation.question}"
+        text = follow_up_focus(query.removeprefix("Search "), observation.question)
         shortlister = self._follow_ups.get(text)
         if shortlister is None:
             shortlister = self._follow_ups[text] = Shortlister(
@@ -452,7 +451,8 @@ def follow_up_grammar(observation: Observation) -> CommandConstraint:
     word ("When was the ..." copies the question), each a word of the question other
     than the names it gives (they were searched for already) or a word of the quotes (or
     one that names the same thing, "India" from "Indian": ``CommandConstraint``), one of
-    them a word of the quotes that the question lacks, not a search made before."""
+    them a word of the quotes that the question lacks, not a search made before; a word
+    named the same as a given one is one the page or the quotes use."""
     left_out = STOP_WORDS | {
         w.casefold() for n in names(observation.question) for w in _WORD.findall(n)
     }
@@ -466,6 +466,12 @@ def follow_up_grammar(observation: Observation) -> CommandConstraint:
     # the query names something the quotes found that the question did not name
     known = {w.casefold() for w in question_words} | STOP_WORDS
     found = [w for w in quoted if w.casefold() not in known and not w.isdigit()]
+    # a word named the same as a given one ("Belgium" for "Belgian") is one the page or
+    # the quotes use: a decoder left to derive words wrote "attenM", "NavaZo", "Margaresh"
+    read = " ".join(
+        [observation.page.plain if observation.page is not None else ""]
+        + [f"{q.title} {q.text}" for q in observation.quotes]
+    )
     return CommandConstraint(
         [],
         "",
@@ -477,8 +483,20 @@ def follow_up_grammar(observation: Observation) -> CommandConstraint:
         search_words=asked + quoted,
         max_search_words=FOLLOW_UP_WORDS,
         search_needs=found,
+        search_kin=_WORD.findall(read),
         exact=True,
     )
+
+
+def follow_up_focus(query: str, question: str) -> str:
+    """What the passages of a page a follow-up ``query`` found are ranked against: the
+    query, then the question without the names it gives. The names were the first
+    page's subject, and on the second page they pull the wrong passage: for "Which
+    currency is used in the country that Antwerp is in?" Belgium's page ranked its
+    list of cities (which names Antwerp, a rare word there) over its currency."""
+    given = {w for n in names(question) for w in _WORD.findall(n)}
+    rest = " ".join(w for w in question.split() if not set(_WORD.findall(w)) & given)
+    return f"{query}. {rest}"
 
 
 def first_search(question: str) -> str:

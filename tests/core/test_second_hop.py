@@ -28,12 +28,14 @@ LAND = "https://example.org/ruritania"
 BRIDGE = "Ann Smith was a Ruritanian poet who wrote many odes."
 ANSWER = "The capital of Ruritania is Strelsau, on the river Ruri."
 FOLLOW_UP = "Search Ruritania capital"
+# the follow-up's "Ruritania" (from the quote's "Ruritanian") is a word the page uses
+POET_PAGE = f"{BRIDGE}\n\nShe lived by the sea in the north of Ruritania."
 
 
 def two_page_web() -> FakeWeb:
     return FakeWeb(
         [
-            Document(POET, "Ann Smith", f"{BRIDGE}\n\nShe lived by the sea.", "text/plain"),
+            Document(POET, "Ann Smith", POET_PAGE, "text/plain"),
             Document(LAND, "Ruritania", f"Ruritania is a small kingdom.\n\n{ANSWER}", "text/plain"),
         ],
         {
@@ -99,7 +101,9 @@ def test_quotes_that_do_not_answer_lead_to_a_follow_up_search_and_a_second_page(
         f"Quote: {ANSWER}",
         "End: Answer",
     ]
-    assert any(q.startswith("Ruritania capital. ") for q in RANKED)  # the second page
+    # the second page is ranked against the follow-up query and the question without
+    # the names it gives (the first page's subject)
+    assert "Ruritania capital. What is the capital of the home country of the poet" in RANKED
     # judged once, on the bridge alone: after the one follow-up there is nothing to decide
     assert policy.yes_batches == [1]
     assert BRIDGE in policy.yes_chats[0][-1].content and Q in policy.yes_chats[0][-1].content
@@ -180,6 +184,19 @@ def test_a_query_limited_to_given_words() -> None:
     assert not years.allows("Search Sultamib") and years.complete("Search Sultan 1802")
     free = CommandConstraint([], "", kinds={"Search"})
     assert free.complete("Search Delhi, the capital")  # without words, any query
+    # with the words the pages read: a derived word is one of them
+    read = CommandConstraint(
+        [],
+        "",
+        kinds={"Search"},
+        search_words=["attend", "Belgian", "capital"],
+        search_kin="Antwerp is a city in Belgium , the Belgians say attending".split(),
+    )
+    assert read.complete("Search Belgium capital") and read.allows("Search Belgiu")
+    assert read.complete("Search Belgian capital attend")  # the given words stay
+    for query in ("attenM", "Belgiam", "attending", "Belgians"):  # made up; longer
+        assert not read.complete(f"Search {query}"), query
+    assert not read.allows("Search attenM") and not read.allows("Search Belgiam")
 
 
 def test_the_follow_up_prompts_example_is_a_query_its_grammar_admits() -> None:
@@ -270,7 +287,7 @@ def test_a_follow_up_that_finds_nothing_new_ends_the_episode() -> None:
     # the follow-up's results hold only the page already quoted: nothing is left to
     # open, and with quotes in hand the episode ends rather than searching on freely
     web = FakeWeb(
-        [Document(POET, "Ann Smith", f"{BRIDGE}\n\nShe lived by the sea.", "text/plain")],
+        [Document(POET, "Ann Smith", POET_PAGE, "text/plain")],
         {
             Q: [SearchResult("Ann Smith", POET, BRIDGE)],
             "Ruritania capital": [SearchResult("Ann Smith", POET, BRIDGE)],

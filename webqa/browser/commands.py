@@ -244,7 +244,10 @@ class CommandConstraint:
     ``search_words`` (None: any text) keeps a Search to at most ``max_search_words``
     different words, each one of these words or one that names the same thing (see
     ``_word_ok``): a query a model writes stays short and on topic; with
-    ``search_needs``, a whole query also has one of those words (the same way).
+    ``search_needs``, a whole query also has one of those words (the same way). With
+    ``search_kin`` (None: any), a word named the same as one of ``search_words`` is
+    one of these too: a word the pages read use ("Belgium" where the Antwerp page says
+    it), not one the decoder makes up within the rule ("attenM" from "attend").
     """
 
     def __init__(
@@ -263,6 +266,7 @@ class CommandConstraint:
         search_words: Iterable[str] | None = None,
         max_search_words: int = 6,
         search_needs: Iterable[str] | None = None,
+        search_kin: Iterable[str] | None = None,
     ) -> None:
         self._exclude = frozenset(exclude)
         self._max_words = max_search_words
@@ -281,6 +285,18 @@ class CommandConstraint:
             for w in self._words:
                 if len(w) >= KIN_PREFIX:
                     self._kin.setdefault(w[:KIN_PREFIX], []).append(w)
+        # the words named the same as a given one that a query may use (None: any)
+        self._derived: frozenset[str] | None = None
+        if self._words is not None and search_kin is not None:
+            given = self._words
+            self._derived = frozenset(
+                v
+                for v in {k.casefold() for k in search_kin}
+                if v not in given and self._word_ok(v, whole=True)
+            )
+            for v in self._derived:
+                for i in range(1, len(v) + 1):
+                    self._grows.setdefault(v[:i], set()).add(v)
         self._needs: frozenset[str] | None = None
         if search_needs is not None:
             self._needs = frozenset(w.casefold() for w in search_needs)
@@ -413,6 +429,8 @@ class CommandConstraint:
         words = self._words or frozenset()
         if word in words:
             return True
+        if self._derived is not None:
+            return word in self._derived or (not whole and word in self._grows)
         if len(word) < KIN_PREFIX:
             return not whole and word in self._grows
         kin = self._kin.get(word[:KIN_PREFIX], [])
