@@ -11,7 +11,7 @@ import pytest
 from webqa.errors import ModelError
 from webqa.models.base import Generation, GenerationRequest, Message, Policy
 from webqa.models.decoding import could_finish
-from webqa.models.local import MARKER, LocalPolicy
+from webqa.models.local import MARKER, PREFIX_MIN_TOKENS, LocalPolicy
 from webqa.models.presets import resolve_model
 
 SPEC = "smollm2-135m"
@@ -270,7 +270,9 @@ def test_a_failed_conversion_leaves_no_cache(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
-SYSTEM = (Path(__file__).parents[2] / "prompts" / "browse_system.txt").read_text()
+# the browsing prompt's opening: long enough for a prefix cache (PREFIX_MIN_TOKENS), short
+# enough that the float32 prefills of these tests take seconds on an AVX2 CPU, not minutes
+SYSTEM = (Path(__file__).parents[2] / "prompts" / "browse_system.txt").read_text()[:800]
 OBSERVATIONS = [
     "Question: who wrote Hamlet?\nPage: (none)",
     "Question: how tall is Mount Everest?\nPage: Mount Everest is Earth's highest mountain "
@@ -305,9 +307,9 @@ def test_prefix_cache_decodes_as_without_it(exact_pair: tuple[LocalPolicy, Local
     assert cached.generate(requests) == expected
     assert (cached.prefix_misses, cached.prefix_hits) == (1, 0)
     [(key, _)] = cached._prefixes.items()
-    assert len(key) > 500 and cached.encode_chat(chat(OBSERVATIONS[0], SYSTEM))[: len(key)] == list(
-        key
-    )
+    assert len(key) > PREFIX_MIN_TOKENS and cached.encode_chat(chat(OBSERVATIONS[0], SYSTEM))[
+        : len(key)
+    ] == list(key)
     # The next calls (one request, then the batch again) start from the kept prefix.
     for request, result in zip(requests, expected, strict=True):
         assert cached.generate([request]) == [result]
