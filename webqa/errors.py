@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import BinaryIO
 
 
 class WebQAError(Exception):
@@ -52,6 +54,19 @@ def os_reason(error: BaseException) -> str:
         return error.strerror
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+def open_input(path: Path, what: str) -> BinaryIO:
+    """``path`` opened to read its bytes, or InputError in one line naming it: no such
+    file, a folder (not a ``what``), or the reason it cannot be read."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a {what}") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read it: {os_reason(error)}") from None
 
 
 def os_error_message(error: OSError) -> str:

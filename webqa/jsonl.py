@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from webqa.errors import InputError, os_reason
+from webqa.errors import InputError, open_input
 
 MAX_LINE_BYTES = 64 << 20  # the longest line read by default
 
@@ -18,15 +18,7 @@ MAX_LINE_BYTES = 64 << 20  # the longest line read by default
 def read_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, Any]]:
     """Each non-blank line of ``path`` as JSON, with its line number (1-based)."""
     path = Path(path)
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not a JSONL file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {os_reason(exc)}") from None
-    with f:
+    with open_input(path, "JSONL file") as f:
         number = 0
         while raw := f.readline(max_line_bytes + 1):
             number += 1

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from webqa.errors import InputError
+from webqa.errors import InputError, open_input, os_reason
 from webqa.values import Question, validate_question
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
@@ -70,15 +70,11 @@ def read_questions(path: Path) -> QuestionFile:
             f"{path}: unknown question file type {suffix or '(none)'!r}; "
             "expected .txt, .jsonl or .csv"
         )
-    try:
-        with open(path, "rb") as f:
+    with open_input(path, "question file") as f:
+        try:
             data = f.read(MAX_QUESTION_FILE + 1)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a question file") from None
-    except OSError as error:
-        raise InputError(f"{path}: cannot read it: {error.strerror or error}") from None
+        except OSError as error:
+            raise InputError(f"{path}: cannot read it: {os_reason(error)}") from None
     if len(data) > MAX_QUESTION_FILE:
         raise InputError(
             f"{path}: larger than {MAX_QUESTION_FILE // 2**20} MiB; split it into smaller files"

@@ -86,6 +86,13 @@ def test_unreadable_files_are_one_input_error(
     assert str(info.value).endswith(message) and "\n" not in str(info.value)
 
 
+def test_a_folder_is_one_input_error(tmp_path: Path) -> None:
+    folder = tmp_path / "q.jsonl"
+    folder.mkdir()
+    with pytest.raises(InputError, match=r"q\.jsonl: is a folder, not a question file$"):
+        read_questions(folder)
+
+
 def test_a_bad_utf8_line_in_jsonl_is_one_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_bytes(b'{"question": "ok?"}\n{"question": "\xff"}\n')

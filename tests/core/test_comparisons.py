@@ -98,6 +98,9 @@ def test_a_bad_row_names_its_file_and_line(
 def test_unreadable_files_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         read_comparisons(tmp_path / "missing.jsonl")
+    (tmp_path / "folder.jsonl").mkdir()
+    with pytest.raises(InputError, match=r"folder\.jsonl: is a folder, not a JSONL file$"):
+        read_comparisons(tmp_path / "folder.jsonl")
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
     with pytest.raises(InputError, match=r"bad\.jsonl line 1: not valid JSON"):
