@@ -453,9 +453,7 @@ def follow_up_grammar(observation: Observation) -> CommandConstraint:
     one that names the same thing, "India" from "Indian": ``CommandConstraint``), one of
     them a word of the quotes that the question lacks, not a search made before; a word
     named the same as a given one is one the page or the quotes use."""
-    left_out = STOP_WORDS | {
-        w.casefold() for n in names(observation.question) for w in _WORD.findall(n)
-    }
+    left_out = STOP_WORDS | {w.casefold() for w in name_words(observation.question)}
     question_words = _WORD.findall(observation.question)
     asked = [w for w in question_words if w.casefold() not in left_out]
     quoted = [
@@ -488,13 +486,18 @@ def follow_up_grammar(observation: Observation) -> CommandConstraint:
     )
 
 
+def name_words(question: str) -> set[str]:
+    """The words of the names ``question`` gives (``names``), as written."""
+    return {w for n in names(question) for w in _WORD.findall(n)}
+
+
 def follow_up_focus(query: str, question: str) -> str:
     """What the passages of a page a follow-up ``query`` found are ranked against: the
     query, then the question without the names it gives. The names were the first
     page's subject, and on the second page they pull the wrong passage: for "Which
     currency is used in the country that Antwerp is in?" Belgium's page ranked its
     list of cities (which names Antwerp, a rare word there) over its currency."""
-    given = {w for n in names(question) for w in _WORD.findall(n)}
+    given = name_words(question)
     rest = " ".join(w for w in question.split() if not set(_WORD.findall(w)) & given)
     return f"{query}. {rest}"
 

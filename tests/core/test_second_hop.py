@@ -57,17 +57,20 @@ def ranker(question: str, passages: Sequence[str]) -> list[float]:
     return [float(p in (BRIDGE, ANSWER)) for p in passages]
 
 
-def reply(request: GenerationRequest) -> str:
-    """The first command of these that the step's grammar admits."""
+def scripted(request: GenerationRequest, commands: Sequence[str], quotes: Sequence[str]) -> str:
+    """The first of ``commands``, else of quotes of ``quotes``, that the step's grammar
+    admits."""
     constraint = request.constraint
     assert isinstance(constraint, CommandConstraint)
-    for command in (FOLLOW_UP, "Clicked on link 0", "End: Answer"):
+    for command in (*commands, *(f"Quote: {text}" for text in quotes)):
         if constraint.complete(command):
             return command
-    for text in (BRIDGE, ANSWER):
-        if constraint.complete(f"Quote: {text}"):
-            return f"Quote: {text}"
     raise AssertionError("no scripted command fits the grammar")
+
+
+def reply(request: GenerationRequest) -> str:
+    """The first command of these that the step's grammar admits."""
+    return scripted(request, (FOLLOW_UP, "Clicked on link 0", "End: Answer"), (BRIDGE, ANSWER))
 
 
 def answered_once_strelsau_is_quoted(chat: Chat) -> float:
@@ -331,18 +334,11 @@ def test_quotes_that_name_the_answer_s_subject_but_not_what_is_asked_of_it_lead_
     )
 
     def step(request: GenerationRequest) -> str:
-        constraint = request.constraint
-        if constraint is None:  # the draft
+        if request.constraint is None:  # the draft
             text = request.chat[-1].content
             return "She died in 1870 [2]." if "Strelsau" in text else "She died in 1851 [1]."
-        assert isinstance(constraint, CommandConstraint)
-        for command in ("Search Smith author", "Clicked on link 0", "End: Answer"):
-            if constraint.complete(command):
-                return command
-        for text in (BOOK_BRIDGE, DEATH):
-            if constraint.complete(f"Quote: {text}"):
-                return f"Quote: {text}"
-        raise AssertionError("no scripted command fits the grammar")
+        commands = ("Search Smith author", "Clicked on link 0", "End: Answer")
+        return scripted(request, commands, (BOOK_BRIDGE, DEATH))
 
     def rank(question: str, passages: Sequence[str]) -> list[float]:
         return [float(p in (BOOK_BRIDGE, DEATH)) for p in passages]
