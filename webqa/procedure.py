@@ -49,7 +49,7 @@ from webqa.browser.page import Page, is_search_page, normalize, plain_line
 from webqa.errors import InputError
 from webqa.models.base import Chat, Message
 from webqa.shortlist import PassageRanker, Passages, Shortlister
-from webqa.text import STOP_WORDS, meets, names, relation, said_by, unnamed
+from webqa.text import STOP_WORDS, descriptors, meets, names, relation, said_by, unnamed
 from webqa.values import BROWSING, Quote
 
 # Greedy episodes quote from the best passage; sampled ones choose among the best
@@ -448,12 +448,13 @@ def judge_chat(question: str, quotes: tuple[Quote, ...]) -> Chat:
 
 def follow_up_grammar(observation: Observation) -> CommandConstraint:
     """The follow-up search: at most ``FOLLOW_UP_WORDS`` different words, none a stop
-    word ("When was the ..." copies the question), each a word of the question other
-    than the names it gives (they were searched for already) or a word of the quotes (or
-    one that names the same thing, "India" from "Indian": ``CommandConstraint``), one of
-    them a word of the quotes that the question lacks, not a search made before; a word
-    named the same as a given one is one the page or the quotes use."""
-    left_out = STOP_WORDS | {w.casefold() for w in name_words(observation.question)}
+    word ("When was the ..." copies the question), each a word of the question or of
+    the quotes, or one that names the same thing ("India" from "Indian":
+    ``CommandConstraint``), other than the question's ``subject_words`` (searched for
+    already: "Czech military commander" found Czechia's armed forces, not its highest
+    point), one of them a word of the quotes that the question lacks, not a search made
+    before; a word named the same as a given one is one the page or the quotes use."""
+    left_out = STOP_WORDS | {w.casefold() for w in subject_words(observation.question)}
     question_words = _WORD.findall(observation.question)
     asked = [w for w in question_words if w.casefold() not in left_out]
     quoted = [
@@ -486,18 +487,22 @@ def follow_up_grammar(observation: Observation) -> CommandConstraint:
     )
 
 
-def name_words(question: str) -> set[str]:
-    """The words of the names ``question`` gives (``names``), as written."""
-    return {w for n in names(question) for w in _WORD.findall(n)}
+def subject_words(question: str) -> set[str]:
+    """The words of the names ``question`` gives (``names``) and of what it says they
+    are (``descriptors``: "actress" of "the actress Ingrid Bergman"), as written: the
+    first page's subject, searched for already."""
+    return {w for n in names(question) for w in _WORD.findall(n)} | set(descriptors(question))
 
 
 def follow_up_focus(query: str, question: str) -> str:
     """What the passages of a page a follow-up ``query`` found are ranked against: the
-    query, then the question without the names it gives. The names were the first
+    query, then the question without its ``subject_words``. They were the first
     page's subject, and on the second page they pull the wrong passage: for "Which
     currency is used in the country that Antwerp is in?" Belgium's page ranked its
-    list of cities (which names Antwerp, a rare word there) over its currency."""
-    given = name_words(question)
+    list of cities (which names Antwerp, a rare word there) over its currency, and for
+    "... the home country of the military commander Jan Žižka?" Czechia's page gave
+    its armed forces."""
+    given = subject_words(question)
     rest = " ".join(w for w in question.split() if not set(_WORD.findall(w)) & given)
     return f"{query}. {rest}"
 

@@ -10,6 +10,7 @@ It imports nothing of webqa's.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import unicodedata
@@ -364,15 +365,47 @@ def names(question: str) -> list[str]:
 
 
 _YEAR = re.compile(r"\d{4}")
+_ARTICLES = frozenset({"the", "a", "an"})
+MAX_DESCRIPTOR_WORDS = 3  # "the military commander Jan Žižka", "the opera tenor ..."
+
+
+def descriptors(question: str) -> list[str]:
+    """The words that describe a name ``question`` gives, set before it between an
+    article and the name ("actress" of "the actress Ingrid Bergman", "military" and
+    "commander" of "the military commander Jan Žižka"), at most
+    ``MAX_DESCRIPTOR_WORDS`` lower-case words, no stop word among them, each once. They
+    say what the name is, not what is asked of it: "the capital of Belize" and "the
+    highest point in Burkina Faso" give none."""
+    given = {w for n in names(question) for w in _WORD.findall(n)}
+    found: list[str] = []
+    for sentence in split_sentences(question):
+        words = _WORD.findall(sentence)
+        for i, word in enumerate(words):
+            if word.lower() not in _ARTICLES:
+                continue
+            run = list(
+                itertools.takewhile(
+                    lambda w: w[:1].islower() and w not in STOP_WORDS,
+                    words[i + 1 : i + 2 + MAX_DESCRIPTOR_WORDS],
+                )
+            )
+            after = i + 1 + len(run)
+            if run and len(run) <= MAX_DESCRIPTOR_WORDS and after < len(words):
+                if words[after] in given:
+                    found.extend(w for w in run if w not in found)
+    return found
 
 
 def relation(question: str) -> set[str]:
     """What ``question`` asks of what it names: its keywords less those of its
-    ``names`` ("highest" and "point" of "What is the highest point in Burkina
-    Faso?"; "author", "die" and "year" of "In what year did the author of Les
-    Misérables die?"), or all its keywords where that leaves none."""
+    ``names`` and their ``descriptors`` ("highest" and "point" of "What is the highest
+    point in Burkina Faso?"; "author", "die" and "year" of "In what year did the
+    author of Les Misérables die?"; "highest", "point", "home" and "country", not
+    "actress", of "... the home country of the actress Ingrid Bergman?"), or all its
+    keywords where that leaves none."""
     asked = keywords(question)
-    return asked - keywords(" ".join(names(question))) or asked
+    given = " ".join(names(question) + descriptors(question))
+    return asked - keywords(given) or asked
 
 
 def unnamed(question: str, quotes: Sequence[Quote]) -> list[str]:

@@ -105,8 +105,8 @@ def test_quotes_that_do_not_answer_lead_to_a_follow_up_search_and_a_second_page(
         "End: Answer",
     ]
     # the second page is ranked against the follow-up query and the question without
-    # the names it gives (the first page's subject)
-    assert "Ruritania capital. What is the capital of the home country of the poet" in RANKED
+    # the names it gives and what it says they are (the first page's subject)
+    assert "Ruritania capital. What is the capital of the home country of the" in RANKED
     # judged once, on the bridge alone: after the one follow-up there is nothing to decide
     assert policy.yes_batches == [1]
     assert BRIDGE in policy.yes_chats[0][-1].content and Q in policy.yes_chats[0][-1].content
@@ -127,8 +127,9 @@ def test_quotes_that_do_not_answer_lead_to_a_follow_up_search_and_a_second_page(
     assert not grammar.complete("Search poet poet poet poet poet poet poet")  # seven words
     assert not grammar.complete(f"Search {Q}")
     assert not grammar.complete("Search Ann Smith capital")  # nothing the quotes found
-    # what the question names was searched for already
+    # what the question names, and what it says that is, was searched for already
     assert not grammar.complete("Search Ruritania Smith") and not grammar.allows("Search Ann ")
+    assert not grammar.allows("Search Ruritania poet")  # "poet" is the quote's word too
 
 
 def test_quotes_judged_to_answer_end_on_the_first_page() -> None:
@@ -252,7 +253,9 @@ def test_a_draft_that_declines_or_adds_nothing_leads_to_the_second_page() -> Non
 
 def test_a_draft_that_answers_ends_the_episode_and_is_its_answer() -> None:
     policy = drafts({"Ruritanian": "Ann Smith's home is Ruritania [1]."})
-    episode = episode_of(policy, Guided(ranker, follow_up=True))
+    # the draft alone judges here: the quote says nothing of a capital, and with the
+    # relation judge (the default) that leads on (the test of it below)
+    episode = episode_of(policy, Guided(ranker, follow_up=True, relation_judge=False))
     assert [step.command for step in episode.steps][3:] == ["End: Answer"]
     assert episode.draft == "Ann Smith's home is Ruritania [1]."
     before = len(policy.requests)
@@ -270,16 +273,16 @@ def test_a_draft_that_only_cites_is_redrafted_before_it_is_judged() -> None:
     # "The capital is [1]." adds no word: it is written again at once, as the end would
     # (``webqa.redraft``); a redraft that states what the quote says ends the episode and
     # is its answer, one that does not leads to the second page, as does the bare draft
-    # without redrafts
+    # without redrafts (the draft alone judges: the quote says nothing of a capital)
     bare = "The capital of Ann Smith's home country is [1]."
     stated = "Ann Smith's home country is Ruritania [1]."
     kept = drafts({"Ruritanian": bare}, again=stated)
-    episode = episode_of(kept, Guided(ranker))
+    episode = episode_of(kept, Guided(ranker, relation_judge=False))
     assert [s.command for s in episode.steps][3:] == ["End: Answer"]
     assert episode.draft == stated
     assert sum(isinstance(r.constraint, CitedClaims) for r in kept.requests) == 1
     for policy, procedure in (
-        (drafts({"Ruritanian": bare}, again=bare), Guided(ranker)),  # the redraft fails
+        (drafts({"Ruritanian": bare}, again=bare), Guided(ranker, relation_judge=False)),
         (drafts({"Ruritanian": bare}, again=stated), Guided(ranker, redraft=False)),
     ):
         steps = [s.command for s in episode_of(policy, procedure).steps]

@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from webqa.text import keywords, last_sentence, relation, sentence_ends, split_sentences
+from webqa.text import (
+    descriptors,
+    keywords,
+    last_sentence,
+    relation,
+    sentence_ends,
+    split_sentences,
+)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +91,39 @@ def test_splitting_takes_linear_time(text: str) -> None:
         ("In 1990, who won the Tour de France?", "won"),  # a year is a name
         ("what is the capital of peru?", "capital peru"),  # nothing capitalised: all of it
         ("Who is Ann Smith?", "Ann Smith"),  # nothing but names: all of it
+        # what the question says its names are is not asked of them
+        (
+            "What is the highest point in the home country of the actress Ingrid Bergman?",
+            "highest point home country",
+        ),
+        (
+            "What is the internet country code of the communist leader Pol Pot's home country?",
+            "internet country code home country",
+        ),
     ],
 )
 def test_relation_is_what_a_question_asks_of_what_it_names(question: str, asked: str) -> None:
     assert relation(question) == keywords(asked)
+
+
+@pytest.mark.parametrize(
+    ("question", "described"),
+    [
+        (
+            "What is the highest point in the home country of the actress Ingrid Bergman?",
+            ["actress"],
+        ),
+        (
+            "Which currency does the military commander Jan Žižka's country use?",
+            ["military", "commander"],
+        ),
+        ("What is the capital of Belize?", []),  # "of" stands between
+        ("What is the highest point in Burkina Faso?", []),
+        ("Where was the poet born?", []),  # no name after it
+        ("What did the very old tired grey man Ann Smith write?", []),  # over three words
+        ("Who wrote the play Hamlet and the novel Ulysses?", ["play", "novel"]),
+        ("What is the capital of peru?", []),  # no names at all
+    ],
+)
+def test_descriptors_are_the_words_set_before_a_name(question: str, described: list[str]) -> None:
+    assert descriptors(question) == described
