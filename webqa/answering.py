@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from webqa import prompting
 from webqa.models.base import Message
 from webqa.text import (
+    CITATION_RE,
     find_citations,
     is_decline,
     keywords,
@@ -16,6 +17,7 @@ from webqa.text import (
     new_keywords,
     remove_citations,
     said_by,
+    sentence_ends,
     split_sentences,
     strip_think,
     unnamed,
@@ -79,7 +81,38 @@ def cleaned(question: str, text: str, quotes: Sequence[Quote]) -> tuple[str, int
     without echoes of its prompt (``webqa.tidying.tidy``; "" if nothing else was in
     it), and how many citations went."""
     text, removed = clean_citations(strip_think(text), len(quotes))
-    return tidy(question, text, quotes), removed
+    return recite(question, tidy(question, text, quotes), quotes), removed
+
+
+def recite(question: str, answer: str, quotes: Sequence[Quote]) -> str:
+    """``answer`` with each sentence that cites quotes saying none of what it adds to
+    the question cited instead to the one quote that says the most of it, where one
+    does. The 0.5B wrote "... is Snezka 1,602 m [1]." from a first quote about a
+    Czech commander and a second, Czechia's, that says "highest point: Snezka 1,602 m":
+    the fact is the quotes', the number is wrong, and read as written the answer added
+    nothing its citation says. A sentence that cites nothing, or whose words no quote
+    says, is left as it is."""
+    if len(quotes) < 2 or not find_citations(answer):
+        return answer
+    said = [said_by([q]) for q in quotes]
+    out, start = [], 0
+    for end in [*sentence_ends(answer), len(answer)]:
+        sentence = answer[start:end]
+        start = end
+        cited = {n for n in find_citations(sentence) if 1 <= n <= len(quotes)}
+        news = new_keywords(question, sentence)
+        if not cited or not news or any(meets(news, said[n - 1]) for n in cited):
+            out.append(sentence)
+            continue
+        best = max(range(len(quotes)), key=lambda i: len(meets(news, said[i])))
+        first = CITATION_RE.search(sentence)
+        if first is None or not meets(news, said[best]):
+            out.append(sentence)
+            continue
+        rest = CITATION_RE.sub("", sentence[first.end() :])  # its other marks go
+        sentence = f"{sentence[: first.start()]}[{best + 1}]{rest}"
+        out.append(re.sub(r"[ \t]+([.,;:!?])", r"\1", sentence))
+    return "".join(out)
 
 
 def clean_citations(answer: str, n_quotes: int) -> tuple[str, int]:

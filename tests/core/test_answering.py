@@ -3,7 +3,9 @@ from __future__ import annotations
 from webqa.answering import (
     cited_numbers,
     clean_citations,
+    cleaned,
     format_quotes,
+    recite,
     references,
     states_answer,
 )
@@ -142,3 +144,30 @@ def test_a_draft_answers_as_the_user_would_see_it() -> None:
     echo = f"Question: {question}\nQuotes:\n[1] Burkina Faso (c): Its capital is Ouagadougou."
     assert not states_answer(question, echo, quotes)
     assert states_answer(question, f"{echo}\nAnswer: It is Ouagadougou [1].", quotes)
+
+
+COMMANDER = Quote(
+    "Jan Zizka", "zim://c/wiki/Jan_Zizka", "c", "Jan Zizka was a Czech military leader."
+)
+CZECHIA = Quote("Czechia", "zim://c/fb/Czechia", "c", "Elevation: highest point: Snezka 1,602 m")
+ZIZKA = "What is the highest point in the home country of Jan Zizka?"
+
+
+def test_a_sentence_citing_a_quote_that_does_not_say_it_cites_the_one_that_does() -> None:
+    wrong = "The highest point is Snezka 1,602 m [1]."
+    assert recite(ZIZKA, wrong, [COMMANDER, CZECHIA]) == "The highest point is Snezka 1,602 m [2]."
+    # the answer a user sees is cited so, and counts as an answer, not a decline
+    assert cleaned(ZIZKA, wrong, [COMMANDER, CZECHIA])[0].endswith("[2].")
+    assert states_answer(ZIZKA, wrong, [COMMANDER, CZECHIA])
+    # several marks become the one quote's; a sentence whose citation says it is kept
+    two = "Zizka was Czech [1]. It is Snezka [1] [1]. It is Snezka [2]."
+    assert recite(ZIZKA, two, [COMMANDER, CZECHIA]) == (
+        "Zizka was Czech [1]. It is Snezka [2]. It is Snezka [2]."
+    )
+
+
+def test_citations_are_left_where_no_quote_says_the_sentence_or_nothing_is_cited() -> None:
+    for answer in ("It is Mount Olympus [1].", "It is Snezka.", "It is [2].", ""):
+        assert recite(ZIZKA, answer, [COMMANDER, CZECHIA]) == answer
+    assert recite(ZIZKA, "It is Snezka [1].", [COMMANDER]) == "It is Snezka [1]."  # one quote
+    assert not states_answer(ZIZKA, "It is Mount Olympus [1].", [COMMANDER, CZECHIA])
