@@ -9,6 +9,7 @@ from webqa import prompting
 from webqa.models.base import Message
 from webqa.text import (
     CITATION_RE,
+    close_up,
     find_citations,
     is_decline,
     keywords,
@@ -111,7 +112,7 @@ def recite(question: str, answer: str, quotes: Sequence[Quote]) -> str:
             continue
         rest = CITATION_RE.sub("", sentence[first.end() :])  # its other marks go
         sentence = f"{sentence[: first.start()]}[{best + 1}]{rest}"
-        out.append(re.sub(r"[ \t]+([.,;:!?])", r"\1", sentence))
+        out.append(close_up(sentence))
     return "".join(out)
 
 

@@ -491,7 +491,7 @@ def subject_words(question: str) -> set[str]:
     """The words of the names ``question`` gives (``names``) and of what it says they
     are (``descriptors``: "actress" of "the actress Ingrid Bergman"), as written: the
     first page's subject, searched for already."""
-    return {w for n in names(question) for w in _WORD.findall(n)} | set(descriptors(question))
+    return set(names(question)) | set(descriptors(question))
 
 
 def follow_up_focus(query: str, question: str) -> str:

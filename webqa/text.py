@@ -82,9 +82,17 @@ def remove_citations(text: str, keep: Callable[[int], bool] | None = None) -> st
             return match.group(0)
         return "[" + ", ".join(str(n) for n in kept) + "]" if kept else ""
 
-    out = CITATION_RE.sub(rewrite, text)
-    out = re.sub(r"[ \t]+([.,;:!?])", r"\1", out)
+    out = close_up(CITATION_RE.sub(rewrite, text))
     return re.sub(r"[ \t]{2,}", " ", out).strip()
+
+
+def close_up(text: str) -> str:
+    """``text`` without the spaces a removed citation mark left before punctuation
+    ("Paris [1]." less its mark: "Paris .", closed up to "Paris.")."""
+    return _SPACE_BEFORE_STOP.sub(r"\1", text)
+
+
+_SPACE_BEFORE_STOP = re.compile(r"[ \t]+([.,;:!?])")
 
 
 def sentence_ends(text: str) -> list[int]:
@@ -376,7 +384,7 @@ def descriptors(question: str) -> list[str]:
     ``MAX_DESCRIPTOR_WORDS`` lower-case words, no stop word among them, each once. They
     say what the name is, not what is asked of it: "the capital of Belize" and "the
     highest point in Burkina Faso" give none."""
-    given = {w for n in names(question) for w in _WORD.findall(n)}
+    given = set(names(question))  # each one word
     found: list[str] = []
     for sentence in split_sentences(question):
         words = _WORD.findall(sentence)
