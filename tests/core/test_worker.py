@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import with_smollm
 from webqa.cli import build_parser
 from webqa.errors import InputError
 from webqa.frontend import worker
@@ -49,8 +50,9 @@ def stop_every_worker() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared_home(tmp_path_factory: pytest.TempPathFactory, smollm_converted: Path) -> Path:
     home = tmp_path_factory.mktemp("worker-home")
+    with_smollm(smollm_converted, home / "models")
     HOMES.append(home)
     return home
 

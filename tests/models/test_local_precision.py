@@ -1,5 +1,5 @@
 """LocalPolicy runs the precision webqa.models.hardware chooses (real SmolLM2-135M; the
-GGUF is converted once for this module, ~15 s, like tests/models/test_local.py)."""
+GGUF converted once for the run: ``smollm_converted``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import with_smollm
 from webqa.models import hardware
 from webqa.models.base import GenerationRequest, Message
 from webqa.models.hardware import Probe
@@ -26,13 +27,13 @@ def no_env_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
+def cache(tmp_path_factory: pytest.TempPathFactory, smollm_converted: Path) -> Path:
+    return with_smollm(smollm_converted, tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")
 def float32(cache: Path) -> LocalPolicy:
-    loaded = LocalPolicy(SPEC, cache_dir=cache, dtype="float32")  # converts the GGUF once
+    loaded = LocalPolicy(SPEC, cache_dir=cache, dtype="float32")  # the copy of the converted GGUF
     loaded.load()
     return loaded
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import with_smollm
 from tests.core.test_expert import BURKINA, MALI, named_first, web
 from webqa import demos
 from webqa.errors import InputError
@@ -37,8 +38,8 @@ MALI_ROW = Row(
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
+def cache(tmp_path_factory: pytest.TempPathFactory, smollm_converted: Path) -> Path:
+    return with_smollm(smollm_converted, tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

