@@ -180,6 +180,12 @@ def main() -> None:
         "the policy's draft (the default) or its yes/no (Guided.judge_by), or off",
     )
     ap.add_argument(
+        "--no-read-span",
+        action="store_true",
+        help="redraft without first copying out the quotes' words that answer the question "
+        "(Guided.read_span off)",
+    )
+    ap.add_argument(
         "--browsing",
         choices=("auto", "guided", "free"),
         default="auto",
@@ -234,6 +240,10 @@ def main() -> None:
             if args.follow_up == "off"
             else dataclasses.replace(procedure, follow_up=True, judge_by=args.follow_up)
         )
+    if args.no_read_span:
+        if not isinstance(procedure, Guided):
+            sys.exit("quality: --no-read-span needs the guided procedure (a local model)")
+        procedure = dataclasses.replace(procedure, read_span=False)
     setup_seconds = time.perf_counter() - t0
 
     if args.details:
@@ -354,6 +364,14 @@ def main() -> None:
         "machine": machine_report(),
         "precision": precision_report(policy),  # None: a model behind --api-base
         "browsing": None if procedure is None else procedure.name,
+        # guided browsing's switches (None: free or closed book)
+        "guided": {
+            "follow_up": procedure.follow_up,
+            "judge_by": procedure.judge_by,
+            "read_span": procedure.read_span,
+        }
+        if isinstance(procedure, Guided)
+        else None,
         "reward_model": None if reward is None else reward.name,
         # how a served model's guided commands were held (None: a local model)
         "server_decoding": policy.served_decoding() if hasattr(policy, "served_decoding") else None,

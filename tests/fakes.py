@@ -169,18 +169,25 @@ class FakePolicy:
         return [yes(chat) if callable(yes) else yes for chat in chats]
 
 
-def scripted_policy(scripts: list[list[str]], answers: list[str]) -> FakePolicy:
+def scripted_policy(
+    scripts: list[list[str]], answers: list[str], spans: list[str] | None = None
+) -> FakePolicy:
     """A FakePolicy that plays fixed browsing commands (one list per episode: the
     command for each step, found by the request's seed, ``episode * 1000 + step``) and
     fixed answers in turn. A step the agent takes without asking (the guided first
-    search, a step with one admissible command) skips its script entry."""
+    search, a step with one admissible command) skips its script entry. Asked to copy
+    out the quotes' words that answer the question (``webqa.reading``), it gives
+    ``spans`` in turn (none given: it copies nothing)."""
     scripts = [list(s) for s in scripts]
     answers = list(answers)
+    copied = list(spans or [])
 
     def reply(request: GenerationRequest) -> str:
         if request.chat[0].content.startswith("You answer questions by browsing"):
             episode, step = divmod(request.seed if request.seed is not None else 0, 1000)
             return scripts[episode][step]
+        if request.chat[0].content.startswith("You copy"):
+            return copied.pop(0) if copied else ""
         return answers.pop(0)
 
     return FakePolicy(reply, name="scripted")

@@ -28,7 +28,7 @@ from webqa.episode import Episode, new_episode
 from webqa.errors import InputError
 from webqa.models.base import Policy, RewardModel
 from webqa.procedure import Course, Free, Procedure, quotes_key
-from webqa.redraft import redraft
+from webqa.redraft import redraft, reread
 from webqa.values import INTERRUPTED, Candidate, EventSink, Result
 from webqa.web.base import Web
 
@@ -142,7 +142,20 @@ def _run(
     if config.abstain and course.redraft:
         most = min(config.answer_max_tokens, config.redraft_max_tokens)
         fresh = [e for e in written if quotes_key(e.quotes) not in e.redrafted]
-        texts.update(redraft(question, fresh, texts, policy, max_tokens=most, emit=emit))
+        texts.update(
+            redraft(
+                question,
+                fresh,
+                texts,
+                policy,
+                max_tokens=most,
+                emit=emit,
+                read_span=course.read_span,
+            )
+        )
+    if config.abstain and course.read_span:
+        most = min(config.answer_max_tokens, config.redraft_max_tokens)
+        texts.update(reread(question, written, texts, policy, max_tokens=most, emit=emit))
     candidates = drafting.candidates(question, episodes, texts, abstain=config.abstain, emit=emit)
     if reward is not None and len(candidates) > 1:
         quotes = [e.quotes for e in episodes]

@@ -155,15 +155,20 @@ class CitedClaims:
     sentence has said something the quotes say that the question does not (one of
     ``new_keywords``), so a citation cannot stand in for the fact ("It is [1].").
 
+    With ``required`` (the words of the quotes that answer the question, as
+    ``webqa.reading.answer_spans`` copies them out), the first citation may open only
+    once the answer has also said each keyword of them that the question does not.
+
     Anything else is free, newlines included (``multiline``), and any text is complete:
     the answer may also decline without citing.
     """
 
     multiline = True
 
-    def __init__(self, question: str, quotes: Sequence[Quote]) -> None:
+    def __init__(self, question: str, quotes: Sequence[Quote], required: str = "") -> None:
         self._question = keywords(question)
         self._sources = said_by(quotes)
+        self._required = keywords(required) - self._question
         self._checked: dict[str, bool] = {}  # text before a "[" -> may it open there
 
     def allows(self, text: str) -> bool:
@@ -182,5 +187,9 @@ class CitedClaims:
         if known is None:
             sentence = last_sentence(before)
             said = keywords(remove_citations(sentence)) - self._question
-            known = self._checked[before] = bool(meets(said, self._sources))
+            known = bool(meets(said, self._sources)) and (
+                not self._required
+                or meets(self._required, keywords(remove_citations(before))) == self._required
+            )
+            self._checked[before] = known
         return known

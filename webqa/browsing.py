@@ -123,7 +123,17 @@ def judge(
         texts = {e.index: g.text for e, g in zip(drafted, policy.generate(requests), strict=True)}
         if course.redraft:
             most = min(answer_tokens, redraft_tokens)
-            texts.update(redraft(question, drafted, texts, policy, max_tokens=most, emit=emit))
+            texts.update(
+                redraft(
+                    question,
+                    drafted,
+                    texts,
+                    policy,
+                    max_tokens=most,
+                    emit=emit,
+                    read_span=course.read_span,
+                )
+            )
         for e in drafted:
             key = quotes_key(e.quotes)
             e.drafts[key] = texts[e.index]

@@ -90,6 +90,12 @@ class Course(Protocol):
         """Whether answers that add nothing from their quotes are written again."""
         ...
 
+    @property
+    def read_span(self) -> bool:
+        """Whether a redraft first copies out the quotes' words that answer the question
+        and must say them (``webqa.reading``)."""
+        ...
+
     def opening(self, observation: Observation) -> str | None:
         """The command an episode starts with, on its blank browser (None: the model's)."""
         ...
@@ -149,6 +155,7 @@ class Free:
     prompt: ClassVar[str] = "browse_system"
     page_first: ClassVar[bool] = False
     redraft: ClassVar[bool] = False
+    read_span: ClassVar[bool] = False
 
     def start(self, question: str) -> Free:
         return self  # nothing to keep per question
@@ -196,6 +203,9 @@ class Guided:
     # 171 of 173 questions, and the 12 lines of results were its longest prompt
     results_lines: int = 6
     redraft: bool = True
+    # A redraft first copies out the words of the quotes that answer the question
+    # (``webqa.reading.answer_spans``) and may cite only once it has said them.
+    read_span: bool = True
     # Once a page gave a quote, the policy is asked whether the quotes so far state the
     # answer; if not, the episode searches once more with a query the model writes from
     # the question's and the quotes' words (``follow_up_grammar``): the second hop of a
@@ -268,6 +278,7 @@ class GuidedCourse:
         self.window_lines = procedure.window_lines
         self.results_lines = procedure.results_lines
         self.redraft = procedure.redraft
+        self.read_span = procedure.read_span
         self.shortlister = Shortlister(
             question, procedure.ranker, min_chars=procedure.min_passage_chars
         )

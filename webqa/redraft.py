@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from webqa.answering import CitedClaims, cleaned, ungrounded
 from webqa.episode import Episode, answer_request
 from webqa.models.base import Policy
-from webqa.text import find_citations, split_sentences
+from webqa.reading import answer_spans
+from webqa.text import (
+    find_citations,
+    is_decline,
+    keywords,
+    meets,
+    remove_citations,
+    split_sentences,
+)
 from webqa.values import Event, EventSink
 
 
@@ -28,10 +36,13 @@ def redraft(
     *,
     max_tokens: int,
     emit: EventSink,
+    read_span: bool = False,
 ) -> dict[int, str]:
     """The redrafts kept, by episode index, for those of ``written`` (their drafts in
     ``texts``) whose answer adds nothing from its quotes (``max_tokens``: a redraft's
-    budget)."""
+    budget). With ``read_span``, the words of its quotes that answer the question are
+    copied out first (``webqa.reading``) and a redraft may cite only once it has said
+    them."""
     weak = [
         e
         for e in written
@@ -40,23 +51,97 @@ def redraft(
     ]
     if not weak:
         return {}
+    for e in weak:
+        emit(Event("answering", e.index, "again: the draft cited without saying anything"))
+    spans = _spans(question, weak, policy, emit) if read_span else [None] * len(weak)
+    return _rewritten(question, weak, spans, policy, max_tokens)
+
+
+def reread(
+    question: str,
+    written: Sequence[Episode],
+    texts: dict[int, str],
+    policy: Policy,
+    *,
+    max_tokens: int,
+    emit: EventSink,
+) -> dict[int, str]:
+    """The rewrites kept, by episode index, for those of ``written`` whose answer (in
+    ``texts``; one that answers: grounded, not a decline) does not say the words of its
+    quotes that answer the question, as the policy copies them out (``webqa.reading``):
+    the answer is written again under decoding that lets it cite only once it has said
+    them, and kept where it is grounded, says them and the support judge backs it."""
+    shown = [
+        e
+        for e in written
+        if (text := cleaned(question, texts[e.index], e.quotes)[0])
+        and not is_decline(remove_citations(text))
+        and not ungrounded(question, text, e.quotes)
+    ]
+    if not shown:
+        return {}
+    misread = [
+        (e, span)
+        for e, span in zip(shown, _spans(question, shown, policy, emit), strict=True)
+        if span is not None
+        and not says(question, cleaned(question, texts[e.index], e.quotes)[0], span)
+    ]
+    if not misread:
+        return {}
+    for e, span in misread:
+        emit(Event("answering", e.index, f"again: the answer does not say {span!r}"))
+    return _rewritten(
+        question, [e for e, _ in misread], [s for _, s in misread], policy, max_tokens
+    )
+
+
+def says(question: str, text: str, span: str) -> bool:
+    """Whether ``text`` says every keyword of ``span`` that ``question`` does not."""
+    wanted = keywords(span) - keywords(question)
+    return meets(wanted, keywords(remove_citations(text))) == wanted
+
+
+def _spans(
+    question: str, episodes: Sequence[Episode], policy: Policy, emit: EventSink
+) -> list[str | None]:
+    """Each episode's words of its quotes that answer ``question`` (``answer_spans``)."""
+    spans = answer_spans(
+        question, [e.quotes for e in episodes], policy, seeds=[e.seed for e in episodes]
+    )
+    for e, span in zip(episodes, spans, strict=True):
+        if span is not None:
+            emit(Event("answering", e.index, f"the quotes' words that answer it: {span}"))
+    return spans
+
+
+def _rewritten(
+    question: str,
+    episodes: Sequence[Episode],
+    spans: Sequence[str | None],
+    policy: Policy,
+    max_tokens: int,
+) -> dict[int, str]:
+    """Each episode's answer written again under ``CitedClaims`` (its span required),
+    by episode index, where the new one is grounded, says its span and every cited
+    sentence is backed by the quotes it cites (the support judge: MiniLM plus the
+    policy's yes/no)."""
     from webqa.models.embed import shared_embedder
     from webqa.models.grounding import GroundingScorer
 
-    for e in weak:
-        emit(Event("answering", e.index, "again: the draft cited without saying anything"))
     requests = [
-        answer_request(question, e, max_tokens, CitedClaims(question, e.quotes)) for e in weak
+        answer_request(question, e, max_tokens, CitedClaims(question, e.quotes, span or ""))
+        for e, span in zip(episodes, spans, strict=True)
     ]
     judge = GroundingScorer(shared_embedder(), judge=policy)
     kept: dict[int, str] = {}
-    for e, g in zip(weak, policy.generate(requests), strict=True):
+    for e, span, g in zip(episodes, spans, policy.generate(requests), strict=True):
         quotes = e.quotes
         text = cleaned(question, g.text, quotes)[0]
         claims = [s for s in split_sentences(text) if find_citations(s)]
         if (
             claims
             and not ungrounded(question, text, quotes)
+            and (span is None or says(question, text, span))
             and all(
                 judge.supported(s, [quotes[n - 1] for n in set(find_citations(s))]) for s in claims
             )

@@ -188,7 +188,8 @@ def test_guided_quotes_start_at_the_ranked_passages_and_end_at_a_sentence() -> N
     assert first.command == "Search What is the capital of Belize?"
     # the one result is opened and, its one passage quoted, browsing ends without asking
     assert [s.command for s in result.candidates[0].steps[1:]] == [*script[1:], "End: Answer"]
-    assert len(policy.requests) == 2  # the quote and the answer
+    # the quote, the answer, and the words of the quote that answer it (webqa.reading)
+    assert len(policy.requests) == 3
     assert "Find in page" not in policy.requests[0].chat[0].content
     on_page = policy.requests[0].constraint
     assert on_page is not None

@@ -96,7 +96,7 @@ LAYERS = (
     ),
     ("webqa.web",),
     ("webqa.browser", "webqa.models", "webqa.prompting", "webqa.demos"),
-    ("webqa.shortlist", "webqa.tidying", "webqa.answering", "webqa.ranking"),
+    ("webqa.shortlist", "webqa.tidying", "webqa.answering", "webqa.reading", "webqa.ranking"),
     ("webqa.procedure",),
     ("webqa.episode", "webqa.redraft", "webqa.drafting", "webqa.browsing"),
     ("webqa.agent",),
