@@ -139,8 +139,8 @@ def _run(
     texts = drafting.write(
         question, written, policy, max_tokens=config.answer_max_tokens, emit=emit
     )
+    most = min(config.answer_max_tokens, config.redraft_max_tokens)  # a rewrite's budget
     if config.abstain and course.redraft:
-        most = min(config.answer_max_tokens, config.redraft_max_tokens)
         fresh = [e for e in written if quotes_key(e.quotes) not in e.redrafted]
         texts.update(
             redraft(
@@ -154,7 +154,6 @@ def _run(
             )
         )
     if config.abstain and course.read_span:
-        most = min(config.answer_max_tokens, config.redraft_max_tokens)
         texts.update(reread(question, written, texts, policy, max_tokens=most, emit=emit))
     candidates = drafting.candidates(question, episodes, texts, abstain=config.abstain, emit=emit)
     if reward is not None and len(candidates) > 1:

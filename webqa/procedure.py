@@ -92,8 +92,9 @@ class Course(Protocol):
 
     @property
     def read_span(self) -> bool:
-        """Whether a redraft first copies out the quotes' words that answer the question
-        and must say them (``webqa.reading``)."""
+        """Whether the quotes' words that answer the question are copied out
+        (``webqa.reading``) and an answer is written again to say them: a redraft, and
+        at the end an answer that does not (``webqa.redraft.reread``)."""
         ...
 
     def opening(self, observation: Observation) -> str | None:
@@ -203,8 +204,10 @@ class Guided:
     # 171 of 173 questions, and the 12 lines of results were its longest prompt
     results_lines: int = 6
     redraft: bool = True
-    # A redraft first copies out the words of the quotes that answer the question
-    # (``webqa.reading.answer_spans``) and may cite only once it has said them.
+    # The words of the quotes that answer the question are copied out
+    # (``webqa.reading.answer_spans``): a redraft may cite only once it has said them,
+    # and at the end an answer that does not say them is written again so
+    # (``webqa.redraft.reread``; kept only where grounded and backed by its quotes).
     read_span: bool = True
     # Once a page gave a quote, the policy is asked whether the quotes so far state the
     # answer; if not, the episode searches once more with a query the model writes from
