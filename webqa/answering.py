@@ -18,6 +18,7 @@ from webqa.text import (
     new_keywords,
     remove_citations,
     said_by,
+    says_all,
     sentence_ends,
     split_sentences,
     strip_think,
@@ -188,8 +189,7 @@ class CitedClaims:
             sentence = last_sentence(before)
             said = keywords(remove_citations(sentence)) - self._question
             known = bool(meets(said, self._sources)) and (
-                not self._required
-                or meets(self._required, keywords(remove_citations(before))) == self._required
+                not self._required or says_all(self._required, before)
             )
             self._checked[before] = known
         return known

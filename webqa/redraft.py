@@ -21,8 +21,8 @@ from webqa.text import (
     find_citations,
     is_decline,
     keywords,
-    meets,
     remove_citations,
+    says_all,
     split_sentences,
 )
 from webqa.values import Event, EventSink
@@ -71,10 +71,11 @@ def reread(
     quotes that answer the question, as the policy copies them out (``webqa.reading``):
     the answer is written again under decoding that lets it cite only once it has said
     them, and kept where it is grounded, says them and the support judge backs it."""
+    answers = {e.index: cleaned(question, texts[e.index], e.quotes)[0] for e in written}
     shown = [
         e
         for e in written
-        if (text := cleaned(question, texts[e.index], e.quotes)[0])
+        if (text := answers[e.index])
         and not is_decline(remove_citations(text))
         and not ungrounded(question, text, e.quotes)
     ]
@@ -83,8 +84,7 @@ def reread(
     misread = [
         (e, span)
         for e, span in zip(shown, _spans(question, shown, policy, emit), strict=True)
-        if span is not None
-        and not says(question, cleaned(question, texts[e.index], e.quotes)[0], span)
+        if span is not None and not says(question, answers[e.index], span)
     ]
     if not misread:
         return {}
@@ -97,8 +97,7 @@ def reread(
 
 def says(question: str, text: str, span: str) -> bool:
     """Whether ``text`` says every keyword of ``span`` that ``question`` does not."""
-    wanted = keywords(span) - keywords(question)
-    return meets(wanted, keywords(remove_citations(text))) == wanted
+    return says_all(keywords(span) - keywords(question), text)
 
 
 def _spans(

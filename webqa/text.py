@@ -301,6 +301,13 @@ def meets(words: Iterable[str], others: Collection[str]) -> set[str]:
     return found
 
 
+def says_all(wanted: Collection[str], text: str) -> bool:
+    """Whether ``text`` (citation marks aside) says every one of the ``wanted``
+    keywords (stems, from ``keywords``), as ``meets`` matches them."""
+    wanted = set(wanted)
+    return meets(wanted, keywords(remove_citations(text))) == wanted
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """``word`` lower-cased, accents folded and stemmed (Snowball's English stemmer, the
